@@ -1,0 +1,54 @@
+"""The Kafka topics cshealth reads and writes, created with the right partitions and configs."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    week_ms = str(7 * 24 * 3600 * 1000)
+    outputs = [
+        # Latest health per customer: compaction keeps one record per key.
+        TopicSpec(settings.topic_health, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}),
+        TopicSpec(settings.topic_health_changes, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(settings.topic_alerts, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(settings.topic_dlq, {"retention.ms": str(30 * 24 * 3600 * 1000), "max.message.bytes": "4194304"}),
+    ]
+    inputs = [TopicSpec(name, {"retention.ms": week_ms}) for name in settings.input_topics]
+    return inputs + outputs
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
+    """Create missing topics; returns the names created. Fails fast when the broker is unreachable."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (asyncio.TimeoutError, KafkaConnectionError, OSError) as exc:
+        await admin.close()
+        raise ConnectionError(f"Kafka at {settings.bootstrap_servers} is unreachable ({type(exc).__name__})") from None
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(spec.name, settings.partitions, settings.replication_factor, topic_configs=spec.config)
+            for spec in topic_specs(settings)
+            if spec.name not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+        return [t.name for t in new]
+    finally:
+        await admin.close()

@@ -1,0 +1,117 @@
+"""The foundation: the real local broker answers, topics get their configs, records round-trip."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams import local_kafka
+from streams.settings import load_settings
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.kafka
+
+
+def prefixed_settings(bootstrap: str, prefix: str, partitions: int = 3):
+    names = {f"topic_{n}": f"{prefix}.{n}" for n in (
+        "purchases", "surveys", "tickets", "mentions", "interactions", "accounts",
+        "health", "health_changes", "alerts", "dlq")}
+    return load_settings(bootstrap_servers=bootstrap, partitions=partitions, **names)
+
+
+def test_topics_created_with_partitions_and_compaction(kafka_bootstrap, unique_prefix):
+    settings = prefixed_settings(kafka_bootstrap, unique_prefix)
+
+    async def scenario():
+        created = await ensure_topics(settings)
+        again = await ensure_topics(settings)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([settings.topic_health, settings.topic_purchases])
+            configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic_health)])
+        finally:
+            await admin.close()
+        return created, again, described, configs
+
+    created, again, described, configs = asyncio.run(scenario())
+    assert len(created) == 10 and again == []
+    assert {len(t["partitions"]) for t in described} == {3}
+    entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
+    assert entries["cleanup.policy"] == "compact"
+
+
+def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
+    topic = f"{unique_prefix}.roundtrip"
+    records = [{"event_id": f"e{i}", "customer_id": f"c{i % 7}"} for i in range(200)]
+
+    async def scenario():
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for record in records:
+                await producer.send(topic, orjson.dumps(record), key=record["customer_id"].encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                                    group_id=f"{unique_prefix}-g")
+        await consumer.start()
+        seen = []
+        try:
+            while len(seen) < len(records):
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 20)
+                for messages in batch.values():
+                    seen.extend(orjson.loads(m.value) for m in messages)
+        finally:
+            await consumer.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert sorted(r["event_id"] for r in seen) == sorted(r["event_id"] for r in records)
+
+
+def test_broker_keeps_topics_across_stop_start(tmp_path):
+    data_dir = tmp_path / "kafka"
+    info = local_kafka.start(data_dir)
+    try:
+        settings = prefixed_settings(info.bootstrap, "keep", partitions=2)
+        asyncio.run(ensure_topics(settings))
+        assert local_kafka.stop(data_dir)
+        assert local_kafka.status(data_dir) is None
+        info = local_kafka.start(data_dir)
+        assert asyncio.run(ensure_topics(settings)) == []  # nothing to create: topics survived
+    finally:
+        local_kafka.stop(data_dir)
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+@pytest.mark.parametrize("variable,value,expected", [
+    ("CSHEALTH_BOOTSTRAP_SERVERS", "127.0.0.1:1", "unreachable"),
+    ("CSHEALTH_BOOTSTRAP_SERVERS", "no-port-here", "CSHEALTH_BOOTSTRAP_SERVERS"),
+    ("CSHEALTH_PARTITIONS", "zero", "CSHEALTH_PARTITIONS"),
+])
+def test_wrong_setting_fails_fast_with_one_line(variable, value, expected):
+    import os
+    env = dict(os.environ, **{variable: value})
+    result = run_cli("topics", env=env)
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("cshealth: error:")]
+    assert len(error_lines) == 1 and expected in error_lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_kafka_start_on_a_busy_port_fails_fast(tmp_path, kafka_bootstrap):
+    busy_port = kafka_bootstrap.rpartition(":")[2]
+    result = run_cli("kafka", "start", "--data-dir", str(tmp_path / "k"), "--port", busy_port)
+    assert result.returncode == 2 and "already in use" in result.stderr
