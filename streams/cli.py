@@ -86,5 +86,134 @@ def topics() -> None:
 
     created = asyncio.run(ensure_topics(load_settings()))
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+@main.command()
+@friendly_errors
+def worker() -> None:
+    """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
+    import logging
+
+    from streams.topics import ensure_topics
+
+    settings = load_settings()
+    asyncio.run(ensure_topics(settings))
+    import faust
+
+    from streams.app import HealthWorker
+
+    health_worker = HealthWorker(settings)
+    faust.Worker(health_worker.app, loglevel=logging.getLevelName(settings.log_level.upper()),
+                 console_port=None).execute_from_commandline()
+
+
+def parse_time_ms(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from handlers.timeutil import parse_ts
+
+    return parse_ts(value)
+
+
+@main.command()
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Snapshot: one JSON line per customer.")
+@click.option("--alerts", type=click.Path(dir_okay=False, path_type=Path), help="Write the alerts it would raise.")
+@click.option("--as-of", help="Evaluate windows as of this time (ISO-8601 or epoch ms); default: newest event.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Health config file (default: the packaged one).")
+@friendly_errors
+def replay(events: Path, out: Path, alerts: Path | None, as_of: str | None, config_path: Path | None) -> None:
+    """Fold a JSONL file of events offline through the same handlers (the oracle, and backfills)."""
+    import orjson
+
+    from handlers.config import load_config
+    from handlers.replay import replay as run_replay
+
+    config = load_config(str(config_path) if config_path else None)
+    with events.open("rb") as lines:
+        result = run_replay(lines, config, as_of_ms=parse_time_ms(as_of))
+    with out.open("wb") as handle:
+        for line in result.snapshots:
+            handle.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+    if alerts:
+        with alerts.open("wb") as handle:
+            for alert in result.alerts:
+                handle.write(orjson.dumps(alert, option=orjson.OPT_SORT_KEYS) + b"\n")
+    click.echo(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=90, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--start", help="Simulation start (ISO-8601); default: DAYS days before now.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write events to this JSONL file.")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), help="Write the ground truth here.")
+@click.option("--kafka", "to_kafka", is_flag=True, help="Produce to the input topics (CSHEALTH_BOOTSTRAP_SERVERS).")
+@click.option("--rate", type=float, default=None, help="With --kafka: events per second (default: as fast as possible).")
+@friendly_errors
+def simulate(customers: int, days: int, seed: int, start: str | None, out: Path | None, truth: Path | None,
+             to_kafka: bool, rate: float | None) -> None:
+    """Generate realistic customer stories (healthy, champion, sour, quiet churner, ...) with ground truth."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from streams.simulator import SimulationConfig, simulate as build, write_jsonl, write_truth
+
+    if not out and not to_kafka:
+        raise click.UsageError("give --out FILE and/or --kafka")
+    if start:
+        begin = datetime.fromisoformat(start)
+    else:
+        begin = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    simulation = build(SimulationConfig(customers=customers, days=days, seed=seed, start=begin))
+    if truth:
+        write_truth(simulation.truth(), truth)
+    last_report = [time.monotonic()]
+
+    def progress(done: int) -> None:
+        if time.monotonic() - last_report[0] >= 2:
+            last_report[0] = time.monotonic()
+            click.echo(f"  {done:,} events", err=True)
+
+    if out:
+        written = write_jsonl(simulation.events(), out, progress=progress)
+        click.echo(f"wrote {written:,} events for {customers:,} customers to {out}", err=True)
+    if to_kafka:
+        from streams.producer import produce_events
+        from streams.topics import ensure_topics
+
+        settings = load_settings()
+        asyncio.run(ensure_topics(settings))
+        sent = asyncio.run(produce_events(settings, simulation.events(), rate=rate, progress=progress))
+        click.echo(f"produced {sent:,} events to {settings.bootstrap_servers}", err=True)
+
+
+@main.command("tail")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest record instead of new ones.")
+@click.option("--alerts-only", is_flag=True, help="Only cs.alerts, not cs.health-changes.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Stop after this many records.")
+@friendly_errors
+def tail_command(from_beginning: bool, alerts_only: bool, limit: int | None) -> None:
+    """Print alerts and health changes live, readable for the on-call rep."""
+    from streams.tail import run_tail
+
+    run_tail(load_settings(), click.echo, from_beginning=from_beginning, include_changes=not alerts_only, limit=limit)
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(1), default=300, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=120, show_default=True)
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Events per second.")
+@click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@friendly_errors
+def demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> None:
+    """Run local Kafka, a worker, the simulator (and Prometheus/Alertmanager if installed); Ctrl-C stops all."""
+    from streams.demo import run_demo
+
+    run_demo(customers, days, rate, web_port, seed)
+
+
 if __name__ == "__main__":
     main()

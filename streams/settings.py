@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every input, table and output topic")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the worker creates")
     health_config: Path | None = Field(None, description="Health score config file (default: the packaged one)")
-    allowed_lateness_s: float | None = Field(None, description="Override the config's allowed lateness (seconds)")
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093; unset = no paging")
+    log_level: str = Field("info", description="Worker log level: debug, info, warning, error")
     commit_interval_s: float = Field(1.0, gt=0, description="Offset commit / table flush interval")
     # Topic names: one per input kind plus the outputs.
     topic_purchases: str = "cs.purchases"

@@ -16,6 +16,15 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def internal_topics(settings: Settings) -> dict[str, str]:
+    """Co-partitioned topics the worker feeds itself: re-keyed input, referral credits, sweep ticks."""
+    return {
+        "rekey": f"{settings.app_id}-rekeyed-events",
+        "referral": f"{settings.app_id}-referral-credits",
+        "ticks": f"{settings.app_id}-sweep-ticks",
+    }
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     week_ms = str(7 * 24 * 3600 * 1000)
     outputs = [
@@ -26,7 +35,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_dlq, {"retention.ms": str(30 * 24 * 3600 * 1000), "max.message.bytes": "4194304"}),
     ]
     inputs = [TopicSpec(name, {"retention.ms": week_ms}) for name in settings.input_topics]
-    return inputs + outputs
+    internal = [TopicSpec(name, {"retention.ms": week_ms}) for name in internal_topics(settings).values()]
+    return inputs + outputs + internal
 
 
 async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:

@@ -22,7 +22,7 @@ def prefixed_settings(bootstrap: str, prefix: str, partitions: int = 3):
     names = {f"topic_{n}": f"{prefix}.{n}" for n in (
         "purchases", "surveys", "tickets", "mentions", "interactions", "accounts",
         "health", "health_changes", "alerts", "dlq")}
-    return load_settings(bootstrap_servers=bootstrap, partitions=partitions, **names)
+    return load_settings(bootstrap_servers=bootstrap, partitions=partitions, app_id=prefix, **names)
 
 
 def test_topics_created_with_partitions_and_compaction(kafka_bootstrap, unique_prefix):
@@ -41,7 +41,7 @@ def test_topics_created_with_partitions_and_compaction(kafka_bootstrap, unique_p
         return created, again, described, configs
 
     created, again, described, configs = asyncio.run(scenario())
-    assert len(created) == 10 and again == []
+    assert len(created) == 13 and again == []
     assert {len(t["partitions"]) for t in described} == {3}
     entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
     assert entries["cleanup.policy"] == "compact"

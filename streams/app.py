@@ -1,0 +1,201 @@
+"""The Faust application: topics, the per-customer state table, the agent, the sweep timer, web views.
+
+Thin on purpose: the work per batch lives in streams.pipeline and the domain in handlers/.
+"""
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event  # the partition context of table reads and writes
+from faust.types import TP
+
+from handlers.config import HealthConfig, load_config
+from streams.alertmanager import AlertmanagerNotifier
+from streams.metrics import Metrics
+from streams.pipeline import InputRecord, Pipeline
+from streams.settings import Settings
+from streams.topics import internal_topics
+
+log = logging.getLogger("cshealth")
+
+BATCH_MAX = 2000
+BATCH_WITHIN_S = 0.2
+SWEEP_INTERVAL_S = 2.0
+TICK = b"tick"
+
+
+class FaustTableStore:
+    """StateStore over a Faust table, writing each key in its own partition's context.
+
+    Faust picks the changelog partition and the RocksDB partition DB from the *current
+    event*; a batch mixes partitions, so we set the context of the record that owns the key.
+    """
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+
+    def _in_context(self, origin: Any):
+        return _current_event.set(weakref.ref(origin) if origin is not None else None)
+
+    def get(self, key: bytes, origin: Any = None) -> bytes | None:
+        token = self._in_context(origin)
+        try:
+            return self.table.get(key)
+        finally:
+            _current_event.reset(token)
+
+    def put(self, key: bytes, value: bytes, origin: Any) -> None:
+        token = self._in_context(origin)
+        try:
+            self.table[key] = value
+        finally:
+            _current_event.reset(token)
+
+    def keys(self):
+        return self.table.keys()
+
+
+class FaustOutbox:
+    """Sends without awaiting each record: the producer batches, and commit flushes it first."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, faust.TopicT] = {}
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+        target = self._topics.get(topic)
+        if target is None:
+            target = self._topics[topic] = self.app.topic(topic, key_serializer="raw", value_serializer="raw")
+        target.send_soon(key=key, value=value, headers=headers or None)
+
+
+def faust_credentials(settings: Settings):
+    options = settings.kafka_client_options()
+    if settings.sasl_mechanism:
+        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
+                                     mechanism=settings.sasl_mechanism, ssl_context=options.get("ssl_context"))
+    if "ssl_context" in options:
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
+class HealthWorker:
+    """Builds the Faust app and wires the pipeline into it."""
+
+    def __init__(self, settings: Settings, config: HealthConfig | None = None, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.config = config or load_config(settings.health_config)
+        self.metrics = metrics or Metrics()
+        self.topics = internal_topics(settings)
+        self.recovered = False
+        self.app = faust.App(
+            settings.app_id,
+            broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+            broker_credentials=faust_credentials(settings),
+            store=settings.store,
+            datadir=str(settings.state_dir),
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            web_host=settings.web_host,
+            web_tables_enabled=False,  # /table and /router would serve every customer's data
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            topic_disable_leader=True,
+            broker_commit_interval=settings.commit_interval_s,
+            consumer_auto_offset_reset="earliest",
+            producer_max_request_size=4 * 1024 * 1024,
+            consumer_max_fetch_size=8 * 1024 * 1024,
+            table_cleanup_interval=3600.0,
+            cython_optimizations=True,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.table = self.app.Table("customer-state", default=None, partitions=settings.partitions,
+                                    key_serializer="raw", value_serializer="raw")
+        self.store = FaustTableStore(self.table)
+        self.outbox = FaustOutbox(self.app)
+        self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
+        self.pipeline = Pipeline(
+            config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
+            input_kinds=dict(settings.input_topics), partitions=settings.partitions,
+            rekey_topic=self.topics["rekey"], referral_topic=self.topics["referral"],
+            health_topic=settings.topic_health, changes_topic=settings.topic_health_changes,
+            alerts_topic=settings.topic_alerts, dlq_topic=settings.topic_dlq,
+            on_alert=self.notifier.submit if self.notifier else None,
+        )
+        self._wire()
+
+    def _wire(self) -> None:
+        app, settings, pipeline = self.app, self.settings, self.pipeline
+        source = app.topic(*settings.input_topics, self.topics["rekey"], self.topics["referral"], self.topics["ticks"],
+                           key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+        ticks_topic = self.topics["ticks"]
+        tick_sender = app.topic(ticks_topic, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(source, concurrency=1)  # concurrency > 1 can commit past unprocessed records (faust #606)
+        async def fold(stream):
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                records, ticks = [], []
+                for event in events:
+                    message = event.message
+                    if message.topic == ticks_topic:
+                        ticks.append(event)
+                        continue
+                    records.append(InputRecord(
+                        topic=message.topic, partition=message.partition, offset=message.offset,
+                        key=message.key, value=message.value,
+                        headers={k: v for k, v in (message.headers or ())}, origin=event))
+                if records:
+                    pipeline.process_batch(records)
+                for tick in ticks:
+                    pipeline.sweep(tick.message.partition, tick)
+
+        @app.timer(SWEEP_INTERVAL_S)
+        async def sweep_and_gauges():
+            if not self.recovered:
+                return
+            for partition in self.active_partitions():
+                await tick_sender.send(key=TICK, value=TICK, partition=partition)
+            self.update_gauges()
+            if self.notifier:
+                await self.notifier.flush()
+
+        @self.table.on_recover
+        async def learn_customers():
+            keys = list(self.store.keys())
+            for partition in self.active_partitions():
+                pipeline.restore_partition(partition, keys)
+            self.recovered = True
+            self.metrics.recovery_complete.set(1)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(sender, revoked, **kwargs):
+            self.metrics.rebalances.inc()
+            for partition in {tp.partition for tp in revoked if tp.topic == ticks_topic}:
+                pipeline.forget_partition(partition)
+
+        from streams.web import register_views
+
+        register_views(self)
+
+    def active_partitions(self) -> set[int]:
+        ticks_topic = self.topics["ticks"]
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == ticks_topic}
+
+    def update_gauges(self) -> None:
+        from collections import Counter
+
+        self.metrics.assigned_partitions.set(len(self.active_partitions()))
+        counts = Counter(self.pipeline.bands.values())
+        self.metrics.customers.clear()
+        for (band, segment), n in counts.items():
+            self.metrics.customers.labels(band, segment).set(n)
+        consumer = self.app.consumer
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic in self.settings.input_topics:
+                read = consumer._read_offset.get(tp)  # faust keeps no public read position
+                lag = max(0, consumer.highwater(tp) - (read + 1 if read is not None else 0)) if consumer.highwater(tp) else 0
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)

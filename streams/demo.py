@@ -1,0 +1,89 @@
+"""`cshealth demo`: the whole pipeline on this machine, watchable, stopped cleanly by Ctrl-C."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from streams import local_kafka, monitoring
+
+DEMO_DIR = local_kafka.CACHE_HOME / "demo"
+
+
+def _spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen | None, timeout_s: float = 20) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> None:
+    if DEMO_DIR.exists():
+        local_kafka.stop(DEMO_DIR / "kafka")
+        shutil.rmtree(DEMO_DIR)  # a fresh cluster each run: same seed, same event ids, nothing dropped
+    DEMO_DIR.mkdir(parents=True)
+    logs = DEMO_DIR / "logs"
+    logs.mkdir()
+    procs: list[subprocess.Popen] = []
+    try:
+        click.echo("starting local Kafka ...")
+        broker = local_kafka.start(DEMO_DIR / "kafka")
+        env = dict(os.environ, CSHEALTH_BOOTSTRAP_SERVERS=broker.bootstrap, CSHEALTH_WEB_PORT=str(web_port),
+                   CSHEALTH_STATE_DIR=str(DEMO_DIR / "state"), CSHEALTH_LOG_LEVEL="warning")
+        links = [f"worker view    http://127.0.0.1:{web_port}/customers/<customer_id>  (e.g. c000001)",
+                 f"metrics        http://127.0.0.1:{web_port}/metrics"]
+        if monitoring.alertmanager_binary():
+            procs.append(monitoring.start_alertmanager(DEMO_DIR / "alertmanager", 9093,
+                                                       log=open(logs / "alertmanager.log", "ab")))
+            env["CSHEALTH_ALERTMANAGER_URL"] = "http://127.0.0.1:9093"
+            links.append("Alertmanager   http://127.0.0.1:9093")
+        if monitoring.prometheus_binary():
+            procs.append(monitoring.start_prometheus(
+                DEMO_DIR / "prometheus", 9090, [f"127.0.0.1:{web_port}"],
+                "127.0.0.1:9093" if monitoring.alertmanager_binary() else None, scrape_interval="5s",
+                log=open(logs / "prometheus.log", "ab")))
+            links.append("Prometheus     http://127.0.0.1:9090  (try cshealth:company_nps:ratio_1h)")
+        cli = [sys.executable, "-m", "streams.cli"]
+        click.echo("starting the worker ...")
+        worker = _spawn(cli + ["worker"], env, logs / "worker.log")
+        procs.append(worker)
+        monitoring.wait_http(f"http://127.0.0.1:{web_port}/readyz", timeout_s=120)
+        click.echo(f"starting the simulator: {customers} customers, {days} days of events at {rate:g} events/s ...")
+        procs.append(_spawn(cli + ["simulate", "--kafka", "--customers", str(customers), "--days", str(days),
+                                   "--seed", str(seed), "--rate", str(rate),
+                                   "--truth", str(DEMO_DIR / "truth.jsonl")], env, logs / "simulator.log"))
+        click.echo("\n".join(["", "cshealth is running:", *("  " + line for line in links),
+                              f"  logs           {logs}", f"  ground truth   {DEMO_DIR / 'truth.jsonl'}",
+                              "", "alerts and health changes follow (Ctrl-C stops everything):", ""]))
+        tail = _spawn(cli + ["tail", "--from-beginning"], env, logs / "tail.log")
+        procs.append(tail)
+        with open(logs / "tail.log", "rb") as follow:
+            while worker.poll() is None:
+                line = follow.readline()
+                if line:
+                    sys.stdout.write(line.decode(errors="replace"))
+                    sys.stdout.flush()
+                else:
+                    time.sleep(0.2)
+        click.echo(f"the worker stopped (exit {worker.returncode}); see {logs / 'worker.log'}", err=True)
+    except KeyboardInterrupt:
+        click.echo("\nstopping ...")
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        local_kafka.stop(DEMO_DIR / "kafka")
+        click.echo("stopped.")

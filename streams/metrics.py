@@ -1,0 +1,59 @@
+"""Prometheus metrics of the worker. No per-customer label, ever (see DESIGN.md).
+
+Labels are bounded: topic, reason, band, segment, rule, severity, kind, partition.
+Counts are additive so that N workers sum up in PromQL; ratios live in recording rules.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+SEGMENTS = ("enterprise", "mid_market", "smb")
+BANDS = ("green", "yellow", "red", "unknown")
+
+
+def segment_label(segment: str | None) -> str:
+    """Unknown or free-text segments collapse to 'other' to keep the label bounded."""
+    return segment if segment in SEGMENTS else "other"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter("cshealth_events_consumed_total", "Input events read", ["topic"], registry=r)
+        self.events_rejected = Counter("cshealth_events_rejected_total", "Input events that failed decoding or validation",
+                                       ["topic", "reason"], registry=r)
+        self.events_duplicate = Counter("cshealth_events_duplicate_total", "Events dropped as already applied",
+                                        ["topic"], registry=r)
+        self.events_late = Counter("cshealth_events_late_total", "Events older than the closed evaluation ticks",
+                                   ["topic"], registry=r)
+        self.dlq_records = Counter("cshealth_dlq_records_total", "Records written to the dead-letter topic",
+                                   ["topic"], registry=r)
+        self.score_changes = Counter("cshealth_score_changes_total", "Health score changes emitted", ["direction"],
+                                     registry=r)
+        self.band_transitions = Counter("cshealth_band_transitions_total", "Band changes",
+                                        ["from_band", "to_band"], registry=r)
+        self.alerts = Counter("cshealth_alerts_total", "Per-customer alert records", ["rule", "severity", "status"],
+                              registry=r)
+        self.survey_responses = Counter("cshealth_survey_responses_total", "Survey answers by kind and category",
+                                        ["kind", "segment", "category"], registry=r)
+        self.negative_mentions = Counter("cshealth_negative_mentions_total", "Mentions with sentiment <= -0.05",
+                                         ["segment"], registry=r)
+        self.revenue = Counter("cshealth_revenue_total", "Purchase amounts by kind", ["segment", "kind"], registry=r)
+        self.rebalances = Counter("cshealth_rebalances_total", "Partition rebalances seen by this worker", registry=r)
+        self.alertmanager_posts = Counter("cshealth_alertmanager_posts_total", "Posts to Alertmanager", ["outcome"],
+                                          registry=r)
+        self.customers = Gauge("cshealth_customers", "Customers in this worker's partitions by band and segment",
+                               ["band", "segment"], registry=r)
+        self.consumer_lag = Gauge("cshealth_consumer_lag", "Messages behind the high-water mark",
+                                  ["topic", "partition"], registry=r)
+        self.assigned_partitions = Gauge("cshealth_assigned_partitions", "Input partitions assigned", registry=r)
+        self.recovery_complete = Gauge("cshealth_recovery_complete", "1 once table recovery finished", registry=r)
+        self.watermark = Gauge("cshealth_event_time_watermark_seconds", "Newest event time folded", registry=r)
+        self.event_age = Histogram("cshealth_event_age_seconds", "Wall clock at processing minus event time",
+                                   ["topic"], registry=r,
+                                   buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
+        self.processing = Histogram("cshealth_processing_seconds", "Processing time per batch", registry=r,
+                                    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.health_score = Histogram("cshealth_health_score", "Health scores at each evaluation", ["segment"],
+                                      registry=r, buckets=tuple(range(10, 101, 10)))

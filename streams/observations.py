@@ -1,0 +1,43 @@
+"""What each folded event and each evaluation adds to the Prometheus counters (additive, bounded labels)."""
+from __future__ import annotations
+
+from handlers.customer import Outputs
+from handlers.events import Event
+from handlers.state import CustomerState
+from streams.metrics import Metrics, segment_label
+
+NEGATIVE_SENTIMENT = -0.05
+
+
+def survey_category(kind: str, score: int) -> str:
+    if kind == "nps":
+        return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+    if kind == "csat":
+        return "satisfied" if score >= 4 else "neutral" if score == 3 else "unsatisfied"
+    return "low_effort" if score <= 3 else "neutral" if score <= 4 else "high_effort"  # ces 1-7
+
+
+def observe_event(metrics: Metrics, event: Event, state: CustomerState) -> None:
+    kind = event.kind
+    if kind == "survey":
+        survey_kind = "enps" if event.respondent == "employee" else event.survey_kind
+        if survey_kind == "enps" and event.survey_kind != "nps":
+            return
+        category = survey_category("nps" if survey_kind == "enps" else survey_kind, event.score)
+        metrics.survey_responses.labels(survey_kind, segment_label(state.segment), category).inc()
+    elif kind == "purchase":
+        metrics.revenue.labels(segment_label(state.segment), event.purchase_kind).inc(event.amount)
+    elif kind == "mention" and event.sentiment is not None and event.sentiment <= NEGATIVE_SENTIMENT:
+        metrics.negative_mentions.labels(segment_label(state.segment)).inc()
+
+
+def observe_outputs(metrics: Metrics, outputs: Outputs) -> None:
+    for change in outputs.health_changes:
+        delta = change.get("delta") or 0
+        if delta:
+            metrics.score_changes.labels("up" if delta > 0 else "down").inc()
+        previous, band = change.get("previous_band"), change.get("band")
+        if band and previous and band != previous:
+            metrics.band_transitions.labels(previous, band).inc()
+    for alert in outputs.alerts:
+        metrics.alerts.labels(alert["rule"], alert["severity"], alert["status"]).inc()

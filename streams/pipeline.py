@@ -1,0 +1,237 @@
+"""The per-batch work of the worker, kept free of Faust so it can be tested and benchmarked alone.
+
+A batch of raw Kafka records is decoded once, bad records go to the dead-letter topic,
+records on the wrong partition are re-keyed, and each customer's state is loaded once,
+folded, evaluated and written once per batch. Re-delivery is harmless: the state
+remembers the last applied offset per source topic-partition, and the domain drops
+duplicate event_ids.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Protocol
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from handlers.config import HealthConfig
+from handlers.customer import advance, apply, derived_events, snapshot
+from handlers.events import MAX_EVENT_BYTES, DecodeError, decode
+from handlers.state import CustomerState
+from streams.metrics import Metrics
+from streams.observations import observe_event, observe_outputs
+
+KIND_HEADER = "cshealth-kind"
+WATERMARK_KEY_PREFIX = b"\x00watermark:"
+
+
+@dataclass(slots=True)
+class InputRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    origin: Any = None  # the Faust event: the partition context for table writes
+
+
+class StateStore(Protocol):
+    def get(self, key: bytes, origin: Any = None) -> bytes | None: ...
+    def put(self, key: bytes, value: bytes, origin: Any) -> None: ...
+
+
+class Outbox(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None: ...
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default (murmur2) partitioner, as used by the Java client, aiokafka and Faust."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class Pipeline:
+    def __init__(self, *, config: HealthConfig, store: StateStore, outbox: Outbox, metrics: Metrics,
+                 input_kinds: dict[str, str], partitions: int, rekey_topic: str, referral_topic: str,
+                 health_topic: str, changes_topic: str, alerts_topic: str, dlq_topic: str,
+                 on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.outbox = outbox
+        self.metrics = metrics
+        self.input_kinds = input_kinds
+        self.partitions = partitions
+        self.rekey_topic = rekey_topic
+        self.referral_topic = referral_topic
+        self.health_topic = health_topic
+        self.changes_topic = changes_topic
+        self.alerts_topic = alerts_topic
+        self.dlq_topic = dlq_topic
+        self.on_alert = on_alert or (lambda alert: None)
+        self.clock = clock
+        self.watermark_ms = 0
+        self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
+        self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
+        self._emitted: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
+        self._swept: dict[int, tuple[int, int]] = {}  # partition -> (watermark day, closable day) at last sweep
+
+    # -- batches -----------------------------------------------------------------------------
+    def process_batch(self, records: Iterable[InputRecord]) -> None:
+        started = self.clock()
+        by_customer: dict[bytes, list[tuple[InputRecord, Any]]] = defaultdict(list)
+        for record in records:
+            routed = self._decode_and_route(record)
+            if routed is not None:
+                by_customer[routed[0]].append((record, routed[1]))
+        for customer_key, items in by_customer.items():
+            self._fold_customer(customer_key, items)
+        self.metrics.processing.observe(self.clock() - started)
+
+    def _kind_for(self, record: InputRecord) -> str | None:
+        kind = self.input_kinds.get(record.topic)
+        if kind is None:
+            header = record.headers.get(KIND_HEADER)
+            kind = header.decode() if header else None
+        return kind
+
+    def _decode_and_route(self, record: InputRecord):
+        kind = self._kind_for(record)
+        source_topic = self._source_topic(record)
+        self.metrics.events_consumed.labels(source_topic).inc()
+        raw = record.value or b""
+        result = decode(raw, kind)
+        if isinstance(result, DecodeError):
+            self._dead_letter(record, source_topic, result)
+            return None
+        customer_key = result.customer_id.encode()
+        if record.topic in self.input_kinds and (
+            record.key != customer_key or record.partition != partition_for(customer_key, self.partitions)
+        ):
+            # Keyed by something else (or by another partitioner): move it to its customer's partition.
+            self.outbox.send(self.rekey_topic, customer_key, raw,
+                             {KIND_HEADER: kind.encode(), "cshealth-source-topic": record.topic.encode()})
+            return None
+        return customer_key, result
+
+    def _source_topic(self, record: InputRecord) -> str:
+        source = record.headers.get("cshealth-source-topic")
+        return source.decode() if source else record.topic
+
+    def _dead_letter(self, record: InputRecord, source_topic: str, error: DecodeError) -> None:
+        headers = {
+            "cshealth-reason": error.reason.encode(),
+            "cshealth-error": error.message.encode()[:1000],
+            "cshealth-source-topic": source_topic.encode(),
+            "cshealth-source-partition": str(record.partition).encode(),
+            "cshealth-source-offset": str(record.offset).encode(),
+        }
+        self.outbox.send(self.dlq_topic, record.key, record.value or b"", headers)
+        self.metrics.events_rejected.labels(source_topic, error.reason).inc()
+        self.metrics.dlq_records.labels(source_topic).inc()
+
+    def _fold_customer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]]) -> None:
+        state = self._load(customer_key, items[-1][0].origin)
+        now = self.clock()
+        for record, event in items:
+            source_topic = self._source_topic(record)
+            position = f"{record.topic}:{record.partition}"
+            replayed = state.applied_offsets.get(position, -1) >= record.offset
+            if not replayed:
+                state.applied_offsets[position] = record.offset
+                applied = apply(state, event, self.config)
+            else:
+                applied = False
+            for derived in derived_events(event):
+                # Re-sent even for replayed records: the referrer drops it by event_id if it already has it.
+                self.outbox.send(self.referral_topic, derived.customer_id.encode(), derived.to_bytes(),
+                                 {KIND_HEADER: derived.kind.encode()})
+            if not applied:
+                self.metrics.events_duplicate.labels(source_topic).inc()
+                continue
+            self.watermark_ms = max(self.watermark_ms, event.occurred_at_ms)
+            self.metrics.event_age.labels(source_topic).observe(max(0.0, now - event.occurred_at_ms / 1000))
+            observe_event(self.metrics, event, state)
+        self.customers_by_partition[items[-1][0].partition].add(customer_key)
+        self._evaluate_and_emit(customer_key, state)
+        self.store.put(customer_key, state.to_bytes(), items[-1][0].origin)
+        self.metrics.watermark.set(self.watermark_ms / 1000)
+
+    def _load(self, customer_key: bytes, origin: Any = None) -> CustomerState:
+        raw = self.store.get(customer_key, origin)
+        return CustomerState.from_bytes(raw) if raw else CustomerState.new(customer_key.decode())
+
+    def _evaluate_and_emit(self, customer_key: bytes, state: CustomerState) -> bool:
+        """Close due ticks and send what changed. True if anything was sent."""
+        outputs = advance(state, self.watermark_ms, self.config)
+        for change in outputs.health_changes:
+            self.outbox.send(self.changes_topic, customer_key, orjson.dumps(change))
+        for alert in outputs.alerts:
+            self.outbox.send(self.alerts_topic, customer_key, orjson.dumps(alert))
+            self.on_alert(alert)
+        observe_outputs(self.metrics, outputs)
+        health = snapshot(state, self.watermark_ms, self.config)
+        body = orjson.dumps(health, option=orjson.OPT_SORT_KEYS)
+        digest = hash(body)
+        sent = bool(outputs.health_changes or outputs.alerts)
+        if self._emitted.get(customer_key) != digest:
+            self._emitted[customer_key] = digest
+            self.outbox.send(self.health_topic, customer_key, body)
+            self.metrics.health_score.labels(_segment(health)).observe(health["health"]["score"] or 0)
+            self.bands[customer_key] = (health["health"]["band"] or "unknown", _segment(health))
+            sent = True
+        return sent
+
+    # -- time-driven evaluation ---------------------------------------------------------------
+    def sweep(self, partition: int, origin: Any) -> int:
+        """Re-evaluate every customer of a partition at the current watermark (silence, window expiry).
+
+        Runs only when the watermark's day or the closable tick moved since the last sweep of
+        the partition; returns how many customers were re-evaluated.
+        """
+        day_ms = 86_400_000
+        position = (self.watermark_ms // day_ms, (self.watermark_ms - self.config.allowed_lateness_ms) // day_ms)
+        if self.watermark_ms == 0 or self._swept.get(partition) == position:
+            return 0
+        self._swept[partition] = position
+        customers = self.customers_by_partition.get(partition, ())
+        for customer_key in list(customers):
+            state = self._load(customer_key, origin)
+            if self._evaluate_and_emit(customer_key, state):
+                self.store.put(customer_key, state.to_bytes(), origin)
+        self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
+        return len(customers)
+
+    def restore_partition(self, partition: int, keys: Iterable[bytes]) -> None:
+        """After recovery: learn which customers live on a newly assigned partition, and its watermark."""
+        customers = self.customers_by_partition[partition]
+        for key in keys:
+            if key.startswith(WATERMARK_KEY_PREFIX):
+                continue
+            if partition_for(key, self.partitions) == partition:
+                customers.add(key)
+        raw = self.store.get(WATERMARK_KEY_PREFIX + str(partition).encode())
+        if raw:
+            self.watermark_ms = max(self.watermark_ms, int(raw))
+
+    def forget_partition(self, partition: int) -> None:
+        for key in self.customers_by_partition.pop(partition, set()):
+            self.bands.pop(key, None)
+            self._emitted.pop(key, None)
+        self._swept.pop(partition, None)
+
+    def view(self, customer_key: bytes) -> dict | None:
+        """The customer's health as of the watermark, without changing state (HTTP view)."""
+        raw = self.store.get(customer_key)
+        if not raw:
+            return None
+        state = CustomerState.from_bytes(raw)
+        advance(state, self.watermark_ms, self.config)  # on a copy: nothing is written back
+        return snapshot(state, self.watermark_ms, self.config)
+
+
+def _segment(health: dict) -> str:
+    from streams.metrics import segment_label
+
+    return segment_label((health.get("metrics") or {}).get("segment"))

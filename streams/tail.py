@@ -1,0 +1,59 @@
+"""`cshealth tail`: cs.alerts and cs.health-changes, live, as lines an on-call rep can read."""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from streams.settings import Settings
+
+SEVERITY_MARK = {"critical": "!!", "warning": "! "}
+
+
+def format_alert(alert: dict) -> str:
+    status = alert.get("status", "firing").upper()
+    mark = SEVERITY_MARK.get(alert.get("severity"), "  ")
+    owner = alert.get("owner") or "unassigned"
+    summary = alert.get("summary") or alert.get("rule")
+    action = alert.get("suggested_action")
+    line = f"{mark} {alert.get('occurred_at', '?'):<25} {status:<8} {alert.get('customer_id')} [{owner}] {summary}"
+    return f"{line}\n     -> {action}" if action and status == "FIRING" else line
+
+
+def format_change(change: dict) -> str:
+    reasons = change.get("explanation") or change.get("reasons") or ""
+    if isinstance(reasons, list):
+        reasons = ", ".join(str(r) for r in reasons)
+    band = change.get("band")
+    previous = change.get("previous_band")
+    band_text = f"{previous}->{band}" if previous and previous != band else str(band)
+    return (f"   {change.get('occurred_at', '?'):<25} HEALTH   {change.get('customer_id')} "
+            f"{change.get('previous_score')}->{change.get('score')} {band_text} {reasons}")
+
+
+async def tail(settings: Settings, write: Callable[[str], None], from_beginning: bool = False,
+               include_changes: bool = True, limit: int | None = None) -> int:
+    topics = [settings.topic_alerts] + ([settings.topic_health_changes] if include_changes else [])
+    consumer = AIOKafkaConsumer(*topics, **settings.kafka_client_options(), group_id=None,
+                                auto_offset_reset="earliest" if from_beginning else "latest")
+    await consumer.start()
+    shown = 0
+    try:
+        async for message in consumer:
+            record = orjson.loads(message.value)
+            write(format_alert(record) if message.topic == settings.topic_alerts else format_change(record))
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+    finally:
+        await consumer.stop()
+    return shown
+
+
+def run_tail(settings: Settings, write, **options) -> None:
+    try:
+        asyncio.run(tail(settings, write, **options))
+    except KeyboardInterrupt:
+        pass
