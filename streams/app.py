@@ -113,8 +113,9 @@ class HealthWorker:
             key_serializer="raw",
             value_serializer="raw",
         )
+        # Keys and values are raw bytes: CustomerState encodes itself.
         self.table = self.app.Table("customer-state", default=None, partitions=settings.partitions,
-                                    key_serializer="raw", value_serializer="raw")
+                                    key_type=bytes, value_type=bytes)
         self.store = FaustTableStore(self.table)
         self.outbox = FaustOutbox(self.app)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None

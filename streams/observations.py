@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from handlers.customer import Outputs
 from handlers.events import Event
+from handlers.metrics.lifecycle import field as profile_field
 from handlers.state import CustomerState
 from streams.metrics import Metrics, segment_label
 
@@ -18,17 +19,18 @@ def survey_category(kind: str, score: int) -> str:
 
 
 def observe_event(metrics: Metrics, event: Event, state: CustomerState) -> None:
+    segment = segment_label(profile_field(state, "segment"))
     kind = event.kind
     if kind == "survey":
         survey_kind = "enps" if event.respondent == "employee" else event.survey_kind
         if survey_kind == "enps" and event.survey_kind != "nps":
             return
         category = survey_category("nps" if survey_kind == "enps" else survey_kind, event.score)
-        metrics.survey_responses.labels(survey_kind, segment_label(state.segment), category).inc()
+        metrics.survey_responses.labels(survey_kind, segment, category).inc()
     elif kind == "purchase":
-        metrics.revenue.labels(segment_label(state.segment), event.purchase_kind).inc(event.amount)
+        metrics.revenue.labels(segment, event.purchase_kind).inc(event.amount)
     elif kind == "mention" and event.sentiment is not None and event.sentiment <= NEGATIVE_SENTIMENT:
-        metrics.negative_mentions.labels(segment_label(state.segment)).inc()
+        metrics.negative_mentions.labels(segment).inc()
 
 
 def observe_outputs(metrics: Metrics, outputs: Outputs) -> None:

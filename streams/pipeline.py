@@ -8,6 +8,7 @@ duplicate event_ids.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,11 +18,15 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from handlers.config import HealthConfig
-from handlers.customer import advance, apply, derived_events, snapshot
+from handlers.customer import advance, apply, derived_events, due_day, snapshot
 from handlers.events import MAX_EVENT_BYTES, DecodeError, decode
 from handlers.state import CustomerState
+from handlers.timeutil import DAY_MS
 from streams.metrics import Metrics
 from streams.observations import observe_event, observe_outputs
+from streams.watermark import Watermark
+
+log = logging.getLogger("cshealth.pipeline")
 
 KIND_HEADER = "cshealth-kind"
 WATERMARK_KEY_PREFIX = b"\x00watermark:"
@@ -56,7 +61,8 @@ class Pipeline:
     def __init__(self, *, config: HealthConfig, store: StateStore, outbox: Outbox, metrics: Metrics,
                  input_kinds: dict[str, str], partitions: int, rekey_topic: str, referral_topic: str,
                  health_topic: str, changes_topic: str, alerts_topic: str, dlq_topic: str,
-                 on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
+                 watermark_idle_s: float = 5.0) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -71,7 +77,8 @@ class Pipeline:
         self.dlq_topic = dlq_topic
         self.on_alert = on_alert or (lambda alert: None)
         self.clock = clock
-        self.watermark_ms = 0
+        self.watermark = Watermark(idle_s=watermark_idle_s)
+        self.watermark_ms = 0  # as of the last batch or sweep
         self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
         self._emitted: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
@@ -85,9 +92,26 @@ class Pipeline:
             routed = self._decode_and_route(record)
             if routed is not None:
                 by_customer[routed[0]].append((record, routed[1]))
+        folded = []
         for customer_key, items in by_customer.items():
-            self._fold_customer(customer_key, items)
+            state = self._guarded(customer_key, items, self._fold_customer)
+            if state is not None:
+                folded.append((customer_key, items, state))
+        self.watermark_ms = self.watermark.current()
+        for customer_key, items, state in folded:
+            self._guarded(customer_key, items, self._emit_and_store, state)
+        self.metrics.watermark.set(self.watermark.newest() / 1000)
         self.metrics.processing.observe(self.clock() - started)
+
+    def _guarded(self, customer_key: bytes, items: list, step, *args):
+        try:
+            return step(customer_key, items, *args) or True
+        except Exception as exc:  # a bug must not lose the batch: park its records with the reason
+            log.exception("processing %d records of %r failed", len(items), customer_key)
+            failure = DecodeError("processing_error", None, f"{type(exc).__name__}: {exc}")
+            for record, _ in items:
+                self._dead_letter(record, self._source_topic(record), failure)
+            return None
 
     def _kind_for(self, record: InputRecord) -> str | None:
         kind = self.input_kinds.get(record.topic)
@@ -131,11 +155,13 @@ class Pipeline:
         self.metrics.events_rejected.labels(source_topic, error.reason).inc()
         self.metrics.dlq_records.labels(source_topic).inc()
 
-    def _fold_customer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]]) -> None:
+    def _fold_customer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]]) -> CustomerState:
         state = self._load(customer_key, items[-1][0].origin)
         now = self.clock()
         for record, event in items:
             source_topic = self._source_topic(record)
+            if record.topic in self.input_kinds:  # replayed records too: they tell how far the input is
+                self.watermark.observe(record.topic, record.partition, event.occurred_at_ms)
             position = f"{record.topic}:{record.partition}"
             replayed = state.applied_offsets.get(position, -1) >= record.offset
             if not replayed:
@@ -145,18 +171,19 @@ class Pipeline:
                 applied = False
             for derived in derived_events(event):
                 # Re-sent even for replayed records: the referrer drops it by event_id if it already has it.
-                self.outbox.send(self.referral_topic, derived.customer_id.encode(), derived.to_bytes(),
+                self.outbox.send(self.referral_topic, derived.customer_id.encode(), encode_event(derived),
                                  {KIND_HEADER: derived.kind.encode()})
             if not applied:
                 self.metrics.events_duplicate.labels(source_topic).inc()
                 continue
-            self.watermark_ms = max(self.watermark_ms, event.occurred_at_ms)
             self.metrics.event_age.labels(source_topic).observe(max(0.0, now - event.occurred_at_ms / 1000))
             observe_event(self.metrics, event, state)
         self.customers_by_partition[items[-1][0].partition].add(customer_key)
+        return state
+
+    def _emit_and_store(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
         self._evaluate_and_emit(customer_key, state)
         self.store.put(customer_key, state.to_bytes(), items[-1][0].origin)
-        self.metrics.watermark.set(self.watermark_ms / 1000)
 
     def _load(self, customer_key: bytes, origin: Any = None) -> CustomerState:
         raw = self.store.get(customer_key, origin)
@@ -172,12 +199,12 @@ class Pipeline:
             self.on_alert(alert)
         observe_outputs(self.metrics, outputs)
         health = snapshot(state, self.watermark_ms, self.config)
-        body = orjson.dumps(health, option=orjson.OPT_SORT_KEYS)
-        digest = hash(body)
+        # `as_of` moves with every watermark step; re-send only when the content changed.
+        digest = hash(orjson.dumps({**health, "as_of": None}, option=orjson.OPT_SORT_KEYS))
         sent = bool(outputs.health_changes or outputs.alerts)
         if self._emitted.get(customer_key) != digest:
             self._emitted[customer_key] = digest
-            self.outbox.send(self.health_topic, customer_key, body)
+            self.outbox.send(self.health_topic, customer_key, orjson.dumps(health))
             self.metrics.health_score.labels(_segment(health)).observe(health["health"]["score"] or 0)
             self.bands[customer_key] = (health["health"]["band"] or "unknown", _segment(health))
             sent = True
@@ -190,16 +217,21 @@ class Pipeline:
         Runs only when the watermark's day or the closable tick moved since the last sweep of
         the partition; returns how many customers were re-evaluated.
         """
-        day_ms = 86_400_000
-        position = (self.watermark_ms // day_ms, (self.watermark_ms - self.config.allowed_lateness_ms) // day_ms)
-        if self.watermark_ms == 0 or self._swept.get(partition) == position:
+        self.watermark_ms = self.watermark.current()
+        if self.watermark_ms == 0:
+            return 0
+        position = (self.watermark_ms // DAY_MS, due_day(self.watermark_ms, self.config))
+        if self._swept.get(partition) == position:
             return 0
         self._swept[partition] = position
         customers = self.customers_by_partition.get(partition, ())
         for customer_key in list(customers):
-            state = self._load(customer_key, origin)
-            if self._evaluate_and_emit(customer_key, state):
-                self.store.put(customer_key, state.to_bytes(), origin)
+            try:
+                state = self._load(customer_key, origin)
+                if self._evaluate_and_emit(customer_key, state):
+                    self.store.put(customer_key, state.to_bytes(), origin)
+            except Exception:  # one customer's bug must not stop the others' evaluation
+                log.exception("sweeping %r failed", customer_key)
         self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
         return len(customers)
 
@@ -213,9 +245,12 @@ class Pipeline:
                 customers.add(key)
         raw = self.store.get(WATERMARK_KEY_PREFIX + str(partition).encode())
         if raw:
-            self.watermark_ms = max(self.watermark_ms, int(raw))
+            self.watermark.restore(int(raw))
+        self.watermark.hold()
 
     def forget_partition(self, partition: int) -> None:
+        self.watermark.forget({partition})
+        self.watermark.hold()
         for key in self.customers_by_partition.pop(partition, set()):
             self.bands.pop(key, None)
             self._emitted.pop(key, None)
@@ -227,8 +262,14 @@ class Pipeline:
         if not raw:
             return None
         state = CustomerState.from_bytes(raw)
-        advance(state, self.watermark_ms, self.config)  # on a copy: nothing is written back
-        return snapshot(state, self.watermark_ms, self.config)
+        watermark = self.watermark.current()
+        advance(state, watermark, self.config)  # on a copy: nothing is written back
+        return snapshot(state, watermark, self.config)
+
+
+def encode_event(event) -> bytes:
+    """A (derived) event as contract JSON, decodable by handlers.events.decode with its kind."""
+    return orjson.dumps(event.model_dump(by_alias=True, exclude_none=True))
 
 
 def _segment(health: dict) -> str:

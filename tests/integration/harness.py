@@ -150,13 +150,18 @@ def read_latest(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: floa
     return asyncio.run(_read_latest(bootstrap, topic, idle_s, time.monotonic() + timeout_s))
 
 
+def comparable(snapshot: dict | None) -> dict | None:
+    """A cs.health record minus `as_of` (the watermark when it was last recomputed)."""
+    return None if snapshot is None else {k: v for k, v in snapshot.items() if k != "as_of"}
+
+
 def wait_for_equal(bootstrap: str, topic: str, expected: dict[str, dict], timeout_s: float = 300) -> dict[str, dict]:
     """Poll the topic until every customer's latest record equals the expectation (or time runs out)."""
     deadline = time.monotonic() + timeout_s
     latest: dict[str, dict] = {}
     while time.monotonic() < deadline:
         latest = read_latest(bootstrap, topic, idle_s=2.0, timeout_s=max(5.0, deadline - time.monotonic()))
-        if all(latest.get(cid) == snap for cid, snap in expected.items()):
+        if all(comparable(latest.get(cid)) == comparable(snap) for cid, snap in expected.items()):
             return latest
         time.sleep(2)
     return latest
@@ -166,7 +171,7 @@ def mismatches(expected: dict[str, dict], actual: dict[str, dict], limit: int = 
     out = []
     for cid, snap in expected.items():
         got = actual.get(cid)
-        if got != snap:
+        if comparable(got) != comparable(snap):
             if got is None:
                 out.append(f"{cid}: missing")
             else:
