@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Build the cshealth Grafana dashboards (grafana/dashboards/*.json).
+
+The JSON files are generated: edit this file, then run
+
+    .venv/bin/python grafana/build_dashboards.py          # rewrite the JSON
+    .venv/bin/python grafana/build_dashboards.py --check  # exit 1 if stale
+
+tests/observability/test_dashboards.py fails when the JSON and this builder
+disagree, and checks every query against the metric catalogue and the
+recording rules. Standard library only, so it runs anywhere.
+
+Query rules of the house:
+  - ratios (NPS, CSAT, red share) are sum(numerator) / sum(denominator) over
+    the selected segments, never an average of per-segment ratios;
+  - rates use [$__rate_interval]; "per hour" panels use increase(...[1h]);
+  - metrics without a segment label (alerts, band transitions, score changes,
+    eNPS) are company-wide and say so in the title.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DATASOURCE = {"type": "prometheus", "uid": "cshealth-prom"}
+OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+
+SEG = 'segment=~"$segment"'
+INST = 'instance=~"$instance"'
+SURVEYS_1H = "segment_kind_category:cshealth_survey_responses:increase1h"
+SURVEYS_1D = "segment_kind_category:cshealth_survey_responses:increase1d"
+CUSTOMERS = "band_segment:cshealth_customers:sum"
+REVENUE_1H = "segment_kind:cshealth_revenue:increase1h"
+
+
+# ----------------------------------------------------------------- queries
+def nps_expr(series: str, kind: str = "nps") -> str:
+    """NPS points (-100..100) over the selected segments."""
+    return (
+        f'100 * ((sum({series}{{kind="{kind}", category="promoter", {SEG}}}) or vector(0))'
+        f' - (sum({series}{{kind="{kind}", category="detractor", {SEG}}}) or vector(0)))'
+        f' / (sum({series}{{kind="{kind}", {SEG}}}) > 0)'
+    )
+
+
+def csat_expr(series: str) -> str:
+    """Percent of CSAT answers scoring 4-5 over the selected segments."""
+    return (
+        f'100 * (sum({series}{{kind="csat", category="satisfied", {SEG}}}) or vector(0))'
+        f' / (sum({series}{{kind="csat", {SEG}}}) > 0)'
+    )
+
+
+def quantile_expr(q: float, bucket: str, matcher: str, by: str = "") -> str:
+    labels = f"{by}, le" if by else "le"
+    return (
+        f"histogram_quantile({q}, sum by ({labels}) "
+        f"(rate({bucket}{{{matcher}}}[$__rate_interval])))"
+    )
+
+
+def revenue_kind(kind: str) -> str:
+    return f'sum({REVENUE_1H}{{kind="{kind}", {SEG}}})'
+
+
+# ------------------------------------------------------------------ panels
+def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict:
+    t = {
+        "datasource": DATASOURCE,
+        "refId": ref,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": not instant,
+        "instant": instant,
+    }
+    return t
+
+
+def panel(kind: str, title: str, targets: list[dict], *, unit: str = "short",
+          description: str = "", w: int = 12, h: int = 8, **extra) -> dict:
+    for i, t in enumerate(targets):
+        t["refId"] = chr(ord("A") + i)
+    p = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "_size": (w, h),
+    }
+    p.update(extra)
+    return p
+
+
+def stat(title, expr, *, unit="short", description="", decimals=None, w=6, h=4, mappings=None,
+         legend=""):
+    p = panel("stat", title, [target(expr, legend)], unit=unit, description=description, w=w, h=h,
+              options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                       "colorMode": "value", "graphMode": "area", "textMode": "auto"})
+    if decimals is not None:
+        p["fieldConfig"]["defaults"]["decimals"] = decimals
+    if mappings:
+        p["fieldConfig"]["defaults"]["mappings"] = mappings
+    return p
+
+
+def timeseries(title, targets, *, unit="short", description="", w=12, h=8, stack=False,
+               bars=False, overrides=None):
+    custom = {"drawStyle": "bars" if bars else "line", "fillOpacity": 60 if (stack or bars) else 10,
+              "lineWidth": 1, "showPoints": "never",
+              "stacking": {"mode": "normal" if stack else "none", "group": "A"}}
+    p = panel("timeseries", title, targets, unit=unit, description=description, w=w, h=h,
+              options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                       "tooltip": {"mode": "multi", "sort": "desc"}})
+    p["fieldConfig"]["defaults"]["custom"] = custom
+    if overrides:
+        p["fieldConfig"]["overrides"] = overrides
+    return p
+
+
+def bargauge(title, expr, legend, *, unit="short", description="", w=12, h=8):
+    return panel("bargauge", title, [target(expr, legend, instant=True)], unit=unit,
+                 description=description, w=w, h=h,
+                 options={"orientation": "horizontal", "displayMode": "gradient",
+                          "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+
+
+def row(title: str) -> dict:
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
+
+
+def color_by_name(names_colors: dict[str, str]) -> list[dict]:
+    return [{"matcher": {"id": "byName", "options": name},
+             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
+            for name, color in names_colors.items()]
+
+
+def layout(panels: list[dict]) -> list[dict]:
+    """Assign ids and gridPos: left to right, wrapping at 24 columns."""
+    x = y = row_h = 0
+    for pid, p in enumerate(panels, start=1):
+        w, h = p.pop("_size")
+        if p["type"] == "row" or x + w > 24:
+            x, y, row_h = 0, y + row_h, 0
+        p["id"] = pid
+        p["gridPos"] = {"x": x, "y": y, "w": w, "h": h}
+        x += w
+        row_h = max(row_h, h)
+        if p["type"] == "row":
+            x, y, row_h = 0, y + h, 0
+    return panels
+
+
+def query_variable(name: str, label: str, query: str) -> dict:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": query,
+        "refresh": 2,  # on time range change: new segments/workers show up
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "regex": "",
+        "sort": 1,
+        "hide": 0,
+    }
+
+
+def dashboard(uid: str, title: str, description: str, variables: list[dict], panels: list[dict],
+              links: list[dict]) -> dict:
+    return {
+        "id": None,
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["cshealth"],
+        "timezone": "browser",
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-24h", "to": "now"},
+        "timepicker": {},
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "annotations": {"list": [{
+            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+            "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+            "name": "Annotations & Alerts", "type": "dashboard"}]},
+        "links": links,
+        "templating": {"list": variables},
+        "panels": layout(panels),
+    }
+
+
+def link(title: str, uid: str) -> dict:
+    return {"title": title, "type": "link", "url": f"/d/{uid}", "icon": "dashboard",
+            "keepTime": True, "includeVars": False, "asDropdown": False, "targetBlank": False,
+            "tags": [], "tooltip": ""}
+
+
+BAND_COLORS = {"green": "green", "yellow": "yellow", "red": "red", "unknown": "gray"}
+
+
+# ---------------------------------------------------------------- overview
+def overview() -> dict:
+    red = f'(sum({CUSTOMERS}{{band="red", {SEG}}}) or vector(0))'
+    panels = [
+        row("Voice of the customer"),
+        stat("NPS (24h)", nps_expr(SURVEYS_1D), decimals=0,
+             description="Net Promoter Score over the last 24 hours for the selected segments: "
+                         "100 x (promoters - detractors) / answers."),
+        stat("CSAT (24h)", csat_expr(SURVEYS_1D), unit="percent", decimals=1,
+             description="Percent of CSAT answers scoring 4 or 5, last 24 hours, selected segments."),
+        stat("eNPS (7 days, company-wide)", "cshealth:company_enps:ratio_7d", decimals=0,
+             description="Employee NPS over 7 days. Employees have no customer segment, "
+                         "so the segment filter does not apply."),
+        stat("Red customers", f'sum({CUSTOMERS}{{band="red", {SEG}}})', decimals=0,
+             description="Customers currently in the red band, selected segments."),
+        timeseries("NPS", [target(nps_expr(SURVEYS_1H), "last hour"),
+                           target(nps_expr(SURVEYS_1D), "last 24h")],
+                   description="NPS over a 1h and a 24h window; the 1h line is noisy on low volume."),
+        timeseries("CSAT", [target(csat_expr(SURVEYS_1H), "last hour"),
+                            target(csat_expr(SURVEYS_1D), "last 24h")], unit="percent",
+                   description="Percent of CSAT answers scoring 4-5."),
+        timeseries("Survey answers per hour by category",
+                   [target(f"sum by (kind, category) ({SURVEYS_1H}{{{SEG}}})",
+                           "{{kind}} {{category}}")], bars=True, stack=True,
+                   description="NPS, CSAT, CES and eNPS answers over the last hour, by category."),
+        timeseries("eNPS (company-wide)",
+                   [target("cshealth:company_enps:ratio_1d", "last 24h"),
+                    target("cshealth:company_enps:ratio_7d", "last 7 days")],
+                   description="Employee NPS; not filtered by segment."),
+
+        row("Customer health"),
+        timeseries("Customers by health band",
+                   [target(f"sum by (band) ({CUSTOMERS}{{{SEG}}})", "{{band}}")], stack=True,
+                   overrides=color_by_name(BAND_COLORS),
+                   description="Customers per band (green, yellow, red, unknown = no data yet)."),
+        timeseries("Red share",
+                   [target(f"{red} / (sum({CUSTOMERS}{{{SEG}}}) > 0)", "red share")],
+                   unit="percentunit", description="Red customers over all customers."),
+        timeseries("Red customers by segment",
+                   [target(f'sum by (segment) ({CUSTOMERS}{{band="red", {SEG}}})', "{{segment}}")]),
+        timeseries("Health score at evaluation (p10 / p50 / p90)",
+                   [target(quantile_expr(q, "cshealth_health_score_bucket", SEG), f"p{int(q * 100)}")
+                    for q in (0.1, 0.5, 0.9)],
+                   description="Quantiles of the scores computed in the interval (one observation "
+                               "per evaluation, so active customers weigh more). Bucket "
+                               "width is 10 points."),
+        timeseries("Band transitions per hour (all segments)",
+                   [target("sum by (from_band, to_band) (increase(cshealth_band_transitions_total[1h]))",
+                           "{{from_band}} -> {{to_band}}")]),
+        timeseries("Score changes per hour (all segments)",
+                   [target("sum by (direction) (increase(cshealth_score_changes_total[1h]))",
+                           "{{direction}}")],
+                   overrides=color_by_name({"up": "green", "down": "red"})),
+
+        row("Customer alerts"),
+        timeseries("Customer alerts fired per hour by rule (all segments)",
+                   [target('sum by (rule) (increase(cshealth_alerts_total{status="firing"}[1h]))',
+                           "{{rule}}")], bars=True, stack=True),
+        bargauge("Customer alerts fired in the time range (all segments)",
+                 'sum by (rule, severity) (increase(cshealth_alerts_total{status="firing"}[$__range]))',
+                 "{{rule}} ({{severity}})"),
+
+        row("Revenue and social"),
+        timeseries("Revenue per hour by kind",
+                   [target(f"sum by (kind) ({REVENUE_1H}{{{SEG}}})", "{{kind}}")], bars=True,
+                   description="Amounts in reporting currency over the last hour: new, repeat, "
+                               "renewal, expansion, contraction, refund."),
+        timeseries("Expansion vs contraction per hour",
+                   [target(revenue_kind("expansion"), "expansion"),
+                    target(f"-{revenue_kind('contraction')}", "contraction (negative)"),
+                    target(f"({revenue_kind('expansion')} or vector(0)) - "
+                           f"({revenue_kind('contraction')} or vector(0))", "net expansion")],
+                   overrides=color_by_name({"expansion": "green", "contraction (negative)": "red",
+                                            "net expansion": "blue"})),
+        stat("Net expansion (24h)",
+             f'(sum(increase(cshealth_revenue_total{{kind="expansion", {SEG}}}[1d])) or vector(0))'
+             f' - (sum(increase(cshealth_revenue_total{{kind="contraction", {SEG}}}[1d])) or vector(0))',
+             decimals=0, w=6, h=8,
+             description="Expansion minus contraction revenue over the last 24 hours."),
+        timeseries("Negative mentions per hour by segment",
+                   [target(f"sum by (segment) (increase(cshealth_negative_mentions_total{{{SEG}}}[1h]))",
+                           "{{segment}}")], w=18),
+    ]
+    return dashboard(
+        "cshealth-overview", "cshealth / Overview",
+        "Customer-success health: NPS, CSAT, eNPS, health bands, customer alerts, revenue "
+        "movements and negative mentions.",
+        [query_variable("segment", "Segment", "label_values(cshealth_customers, segment)")],
+        panels, [link("cshealth / Operations", "cshealth-ops")])
+
+
+# -------------------------------------------------------------- operations
+def operations() -> dict:
+    panels = [
+        row("Workers"),
+        stat("Workers up", f'sum(up{{job="cshealth", {INST}}})', decimals=0,
+             description="Workers Prometheus can scrape."),
+        stat("Assigned partitions", f"sum by (instance) (cshealth_assigned_partitions{{{INST}}})",
+             decimals=0, legend="{{instance}}"),
+        stat("Table recovery", f"cshealth_recovery_complete{{{INST}}}", legend="{{instance}}",
+             mappings=[{"type": "value", "options": {
+                 "0": {"text": "recovering", "color": "orange", "index": 0},
+                 "1": {"text": "done", "color": "green", "index": 1}}}],
+             description="1 once a worker has rebuilt its tables from the changelog."),
+        timeseries("Rebalances", [target(
+            f"sum by (instance) (increase(cshealth_rebalances_total{{{INST}}}[$__rate_interval]))",
+            "{{instance}}")], w=6, h=4, bars=True),
+
+        row("Throughput and freshness"),
+        timeseries("Events consumed per second by topic", [target(
+            f"sum by (topic) (rate(cshealth_events_consumed_total{{{INST}}}[$__rate_interval]))",
+            "{{topic}}")], unit="ops", stack=True),
+        timeseries("Event age p50 / p99",
+                   [target(quantile_expr(0.5, "cshealth_event_age_seconds_bucket", INST), "p50"),
+                    target(quantile_expr(0.99, "cshealth_event_age_seconds_bucket", INST), "p99")],
+                   unit="s", description="Processing wall clock minus the event's occurred_at. "
+                                         "Alerts: p99 > 1m warning, > 10m critical."),
+        timeseries("Event age p99 by topic",
+                   [target(quantile_expr(0.99, "cshealth_event_age_seconds_bucket", INST, by="topic"),
+                           "{{topic}}")], unit="s"),
+        timeseries("Event-time watermark behind wall clock",
+                   [target(f"time() - cshealth_event_time_watermark_seconds{{{INST}}}",
+                           "{{instance}}")], unit="s",
+                   description="How old the newest folded event is; grows when input stops."),
+        timeseries("Consumer lag by topic", [target(
+            f"sum by (topic) (max by (topic, partition) (cshealth_consumer_lag{{{INST}}}))",
+            "{{topic}}")], description="Messages behind the high-water mark (max per partition, "
+                                       "so a partition reported twice during a rebalance counts once)."),
+        timeseries("Consumer lag by worker", [target(
+            f"sum by (instance) (cshealth_consumer_lag{{{INST}}})", "{{instance}}")]),
+        timeseries("Batch processing time p50 / p99",
+                   [target(quantile_expr(0.5, "cshealth_processing_seconds_bucket", INST), "p50"),
+                    target(quantile_expr(0.99, "cshealth_processing_seconds_bucket", INST), "p99")],
+                   unit="s", w=24),
+
+        row("Bad input"),
+        timeseries("DLQ records per second by topic", [target(
+            f"sum by (topic) (rate(cshealth_dlq_records_total{{{INST}}}[$__rate_interval]))",
+            "{{topic}}")], unit="ops", w=8),
+        timeseries("Rejected events per second by reason", [target(
+            f"sum by (reason) (rate(cshealth_events_rejected_total{{{INST}}}[$__rate_interval]))",
+            "{{reason}}")], unit="ops", w=8, stack=True),
+        timeseries("Duplicate and late events per second", [
+            target(f"sum(rate(cshealth_events_duplicate_total{{{INST}}}[$__rate_interval]))",
+                   "duplicates"),
+            target(f"sum(rate(cshealth_events_late_total{{{INST}}}[$__rate_interval]))", "late")],
+            unit="ops", w=8),
+
+        row("Alert delivery"),
+        timeseries("Alertmanager posts per second by outcome", [target(
+            f"sum by (outcome) (rate(cshealth_alertmanager_posts_total{{{INST}}}[$__rate_interval]))",
+            "{{outcome}}")], unit="ops", overrides=color_by_name({"ok": "green", "error": "red"})),
+        timeseries("Customer alerts per second by status", [target(
+            f"sum by (status) (rate(cshealth_alerts_total{{{INST}}}[$__rate_interval]))",
+            "{{status}}")], unit="ops"),
+    ]
+    return dashboard(
+        "cshealth-ops", "cshealth / Operations",
+        "The cshealth workers: throughput, freshness, lag, bad input, recovery and alert delivery.",
+        [query_variable("instance", "Worker", 'label_values(up{job="cshealth"}, instance)')],
+        panels, [link("cshealth / Overview", "cshealth-overview")])
+
+
+DASHBOARDS = {"overview.json": overview, "operations.json": operations}
+
+
+def render() -> dict[str, str]:
+    return {name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+            for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the JSON files are stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in render().items():
+        path = OUT_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print(f"stale: {', '.join(stale)}; run grafana/build_dashboards.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
