@@ -1,0 +1,135 @@
+"""Account profile, activation, cancellation and silence.
+
+Profile: each field is last-writer-wins by (occurred_at_ms, event-id hash), so
+account upserts in any order give the same profile; an explicit null clears a
+field (e.g. a withdrawn cancellation).
+Silence: days since the last sign of life on the customer's side: a purchase,
+a ticket opened/reopened, a customer survey answer, an inbound interaction or
+an outbound call/meeting (two-way by nature; unanswered emails are not life).
+The silence threshold is max(alerts.silence.min_days, gap_multiplier x median
+gap between active days in the activity baseline) once min_gaps gaps exist.
+Bucket (activity): day -> number of active events.
+"""
+from __future__ import annotations
+
+from statistics import median
+
+from handlers.buckets import latest_at_or_before
+from handlers.events import Account, Interaction, Purchase, Survey, Ticket
+from handlers.score import Component, unknown
+from handlers.timeutil import DAY_MS, day_of, iso
+
+PROFILE_FIELDS = ("segment", "plan", "owner", "signed_up_at", "activated_at", "cancelled_at")
+
+CONSTANT = False
+
+
+def is_activity(event) -> bool:
+    if isinstance(event, (Purchase, Survey)):
+        return True
+    if isinstance(event, Ticket):
+        return event.status != "closed"
+    if isinstance(event, Interaction):
+        return event.direction == "inbound" or event.channel in ("call", "meeting")
+    return False
+
+
+def fold(state, event, config, tiebreak: int = 0) -> None:
+    if isinstance(event, Account):
+        key = [event.occurred_at_ms, tiebreak]
+        for name in PROFILE_FIELDS:
+            if name in event.model_fields_set:
+                prev = state.profile.get(name)
+                if prev is None or key > prev[1:]:
+                    state.profile[name] = [getattr(event, name), *key]
+    elif is_activity(event):
+        day = day_of(event.occurred_at_ms)
+        state.activity[day] = state.activity.get(day, 0) + 1
+
+
+def prune(state, keep_after: int) -> None:
+    dropped = [d for d in state.activity if d <= keep_after]
+    if dropped:
+        state.activity_floor = max([*dropped, state.activity_floor or dropped[0]])
+        for d in dropped:
+            del state.activity[d]
+
+
+def lifecycle_days(state) -> list[int]:
+    """Days of the profile timestamps (activation, cancellation, ...)."""
+    return [day_of(v[0]) for v in state.profile.values() if isinstance(v[0], int) and not isinstance(v[0], bool)]
+
+
+def field(state, name: str):
+    v = state.profile.get(name)
+    return None if v is None else v[0]
+
+
+def _at_or_before(state, name: str, day: int) -> int | None:
+    ms = field(state, name)
+    return ms if ms is not None and day_of(ms) <= day else None
+
+
+def silence(state, day: int, config) -> tuple[int | None, float]:
+    """(days since last activity at or before day, threshold in days)."""
+    last = latest_at_or_before(state.activity, day)
+    if last is None:
+        last = state.activity_floor
+    rule = config.alerts.silence
+    lo = day - config.windows.activity_baseline
+    threshold = float(rule.min_days)
+    days = sorted(d for d in state.activity if lo < d <= day)
+    if len(days) > rule.min_gaps:
+        gaps = [b - a for a, b in zip(days, days[1:])]
+        threshold = max(threshold, rule.gap_multiplier * median(gaps))
+    return (None if last is None else day - last), threshold
+
+
+def read(state, as_of_ms: int, config) -> dict:
+    day = day_of(as_of_ms)
+    signed, activated = field(state, "signed_up_at"), _at_or_before(state, "activated_at", day)
+    quiet, threshold = silence(state, day, config)
+    return {
+        "segment": field(state, "segment"),
+        "plan": field(state, "plan"),
+        "owner": field(state, "owner"),
+        "signed_up_at": iso(signed),
+        "activated": activated is not None,
+        "activated_at": iso(activated),
+        "time_to_activation_days": (round((activated - signed) / DAY_MS, 2)
+                                    if activated is not None and signed is not None else None),
+        "cancelled": _at_or_before(state, "cancelled_at", day) is not None,
+        "cancelled_at": iso(field(state, "cancelled_at")),
+        "silence_days": quiet,
+        "silence_threshold_days": round(threshold, 1),
+    }
+
+
+def components(state, day: int, config) -> dict[str, Component]:
+    out = {}
+    cancelled = _at_or_before(state, "cancelled_at", day)
+    signed = _at_or_before(state, "signed_up_at", day)
+    if cancelled is not None:
+        out["lifecycle"] = Component(0.0, {"cancelled_at": iso(cancelled)}, "cancelled")
+    elif _at_or_before(state, "activated_at", day) is not None:
+        out["lifecycle"] = Component(100.0, {"activated": True}, "activated")
+    elif signed is not None:
+        target = config.components.activation_target_days
+        waited = day - day_of(signed)
+        out["lifecycle"] = Component(100.0 - 50.0 * waited / target, {"activated": False, "days_waiting": waited},
+                                     ("not activated after {} days", (waited,)), ("linear", 50.0 / target))
+    else:
+        out["lifecycle"] = unknown("no account lifecycle data")
+    quiet, threshold = silence(state, day, config)
+    if quiet is None:
+        out["silence"] = unknown("no activity yet")
+    else:
+        out["silence"] = Component(100.0 * (1.0 - quiet / (2.0 * threshold)),
+                                   {"silence_days": quiet, "threshold_days": threshold},
+                                   ("{} days quiet (usual limit {:.0f})", (quiet, threshold)), ("linear", 50.0 / threshold))
+    return out
+
+
+def change_days(state, config) -> set[int]:
+    days = {d + n for d in state.activity for n in (0, config.windows.activity_baseline)}
+    return days | set(lifecycle_days(state))

@@ -1,0 +1,76 @@
+"""CSAT (% of 4-5 answers on 1-5) and CES (mean on 1-7) over a rolling window.
+
+Bucket: day -> [csat_n, csat_top2, ces_n, ces_sum].
+"""
+from __future__ import annotations
+
+from handlers.buckets import window
+from handlers.decay import aged
+from handlers.events import Survey
+from handlers.score import Component, shrunk, unknown
+from handlers.timeutil import day_of
+
+CONSTANT = False
+
+
+def fold(state, event, config) -> None:
+    if not (isinstance(event, Survey) and event.survey_kind in ("csat", "ces")):
+        return
+    day = day_of(event.occurred_at_ms)
+    b = state.sat.get(day)
+    if b is None:
+        b = state.sat[day] = [0, 0, 0, 0]
+    if event.survey_kind == "csat":
+        b[0] += 1
+        b[1] += event.score >= 4
+    else:
+        b[2] += 1
+        b[3] += event.score
+
+
+def _sums(rows) -> list[int]:
+    total = [0, 0, 0, 0]
+    for _, b in rows:
+        for i in range(4):
+            total[i] += b[i]
+    return total
+
+
+def read(state, as_of_ms: int, config) -> dict:
+    cn, top2, en, esum = _sums(window(state.sat, day_of(as_of_ms), config.windows.satisfaction))
+    return {
+        "csat": round(100.0 * top2 / cn, 1) if cn else None,
+        "csat_responses": cn,
+        "ces": round(esum / en, 2) if en else None,
+        "ces_responses": en,
+    }
+
+
+def components(state, day: int, config) -> dict[str, Component]:
+    rows = window(state.sat, day, config.windows.satisfaction)
+    cn, top2, en, esum = _sums(rows)
+    u = config.uncertainty
+    num_c = den_c = num_e = den_e = 0.0
+    for w, b in aged(rows, day, u.survey_half_life_days):
+        num_c, den_c = num_c + w * 100.0 * b[1], den_c + w * b[0]
+        # CES 1..7 mapped to 0..100: (score - 1) / 6 * 100 per answer.
+        num_e, den_e = num_e + w * (b[3] - b[2]) * 100.0 / 6.0, den_e + w * b[2]
+    hl = u.survey_half_life_days
+    out = {}
+    if cn < u.min_responses:
+        out["csat"] = unknown(("{} responses (< {})", (cn, u.min_responses)), responses=cn)
+    else:
+        score = shrunk(num_c, den_c, u.prior_responses)
+        out["csat"] = Component(score, {"csat": round(100.0 * top2 / cn, 1), "responses": cn},
+                                ("CSAT {:.0f}% on {}", (100.0 * top2 / cn, cn)), ("decay", hl, abs(score - 50.0)))
+    if en < u.min_responses:
+        out["ces"] = unknown(("{} responses (< {})", (en, u.min_responses)), responses=en)
+    else:
+        score = shrunk(num_e, den_e, u.prior_responses)
+        out["ces"] = Component(score, {"ces": round(esum / en, 2), "responses": en},
+                               ("CES {:.1f}/7 on {}", (esum / en, en)), ("decay", hl, abs(score - 50.0)))
+    return out
+
+
+def change_days(state, config) -> set[int]:
+    return {d + n for d in state.sat for n in (0, config.windows.satisfaction)}

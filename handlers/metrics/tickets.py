@@ -1,0 +1,92 @@
+"""Support tickets: per-category counts (recurring issues), reopens, open tickets.
+
+Bucket: day -> [opened, closed, reopened, {category: opened+reopened}].
+Open tickets come from ticket_id -> [occurred_at_ms, status code], keeping the
+status with the greatest (time, code), so duplicates and out-of-order delivery
+give the same answer. The map is bounded (closed tickets leave it after the
+ticket window; at most MAX_TRACKED entries).
+"""
+from __future__ import annotations
+
+from handlers.buckets import window
+from handlers.events import Ticket
+from handlers.score import Component, unknown
+from handlers.timeutil import DAY_MS, day_of
+
+STATUS = {"opened": 0, "closed": 1, "reopened": 2}
+MAX_TRACKED = 256
+
+CONSTANT = True
+
+
+def fold(state, event, config) -> None:
+    if not isinstance(event, Ticket):
+        return
+    code = STATUS[event.status]
+    day = day_of(event.occurred_at_ms)
+    b = state.tickets.get(day)
+    if b is None:
+        b = state.tickets[day] = [0, 0, 0, {}]
+    b[code] += 1
+    if code != 1:
+        b[3][event.category] = b[3].get(event.category, 0) + 1
+    prev = state.ticket_status.get(event.ticket_id)
+    if prev is None or (event.occurred_at_ms, code) > tuple(prev):
+        state.ticket_status[event.ticket_id] = [event.occurred_at_ms, code]
+    if state.first_ticket_ms is None or event.occurred_at_ms < state.first_ticket_ms:
+        state.first_ticket_ms = event.occurred_at_ms
+
+
+def prune(state, cursor_day: int, config) -> None:
+    """Forget closed tickets older than the window; cap the map (oldest first)."""
+    cutoff = (cursor_day - config.windows.tickets) * DAY_MS
+    ts = state.ticket_status
+    for tid in [t for t, (ms, code) in ts.items() if code == 1 and ms < cutoff]:
+        del ts[tid]
+    if len(ts) > MAX_TRACKED:
+        for tid, _ in sorted(ts.items(), key=lambda kv: (kv[1], kv[0]))[: len(ts) - MAX_TRACKED]:
+            del ts[tid]
+
+
+def figures(state, day: int, config) -> tuple[int, int, dict[str, int]]:
+    """(opened, reopened, {category: opened+reopened}) in the ticket window."""
+    opened = reopened = 0
+    cats: dict[str, int] = {}
+    for _, b in window(state.tickets, day, config.windows.tickets):
+        opened, reopened = opened + b[0], reopened + b[2]
+        for c, n in b[3].items():
+            cats[c] = cats.get(c, 0) + n
+    return opened, reopened, cats
+
+
+def recurring(cats: dict[str, int], config) -> dict[str, int]:
+    k = config.alerts.recurring_issue.min_count
+    return {c: n for c, n in sorted(cats.items()) if n >= k}
+
+
+def read(state, as_of_ms: int, config) -> dict:
+    opened, reopened, cats = figures(state, day_of(as_of_ms), config)
+    return {
+        "open_tickets": sum(1 for _, code in state.ticket_status.values() if code != 1),
+        "tickets_opened": opened,
+        "reopened_tickets": reopened,
+        "tickets_by_category": dict(sorted(cats.items())),
+        "recurring_issues": recurring(cats, config),
+    }
+
+
+def components(state, day: int, config) -> dict[str, Component]:
+    # Never had a ticket: unknown (no evidence), not "perfect".
+    if state.first_ticket_ms is None or day_of(state.first_ticket_ms) > day:
+        return {"support": unknown("no tickets yet")}
+    opened, reopened, cats = figures(state, day, config)
+    rec = recurring(cats, config)
+    c = config.components
+    score = 100.0 - c.ticket_penalty * (opened + reopened) - c.reopen_penalty * reopened - c.recurring_penalty * len(rec)
+    note = ("{} tickets, {} reopened{}", (opened + reopened, reopened, f", recurring {', '.join(rec)}" if rec else ""))
+    return {"support": Component(score, {"tickets": opened + reopened, "reopened": reopened, "recurring": rec}, note)}
+
+
+def change_days(state, config) -> set[int]:
+    first = [] if state.first_ticket_ms is None else [day_of(state.first_ticket_ms)]
+    return {d + n for d in [*state.tickets, *first] for n in (0, config.windows.tickets)}

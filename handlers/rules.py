@@ -1,0 +1,55 @@
+"""Alert rule conditions evaluated at a daily tick.
+
+Each rule yields the conditions that hold at the tick, keyed "rule|dedupe key",
+with evidence (values and thresholds) and a one-line summary. handlers/alerts.py
+turns changes in this set into firing/resolved records (transitions only).
+"""
+from __future__ import annotations
+
+RULES = ("entered_red", "score_drop", "detractor", "negative_mention_spike", "recurring_issue", "silence", "cancellation")
+
+
+def peak(state, day: int, window_days: int) -> float | None:
+    return max((s for d, s in state.peaks if day - window_days < d <= day), default=None)
+
+
+def conditions(state, day: int, score: float | None, comps: dict, config) -> dict[str, tuple[str, str, dict, str]]:
+    a, out = config.alerts, {}
+
+    def hold(rule: str, key: str, evidence: dict, summary: str) -> None:
+        if getattr(a, rule).enabled:
+            out[f"{rule}|{key}"] = (rule, key, evidence, summary)
+
+    if state.band == "red":
+        hold("entered_red", "", {"score": _r(score), "red_enter": config.bands.red_enter},
+             f"health is red ({_r(score)})")
+    top = peak(state, day, a.score_drop.window_days)
+    if score is not None and top is not None and top - score >= a.score_drop.points:
+        hold("score_drop", "", {"score": _r(score), "peak": top, "drop": _r(top - score),
+                                "points": a.score_drop.points, "window_days": a.score_drop.window_days},
+             f"health fell {top - score:.0f} points (from {top:.0f} to {score:.0f}) within {a.score_drop.window_days} days")
+    latest = comps["nps"].value.get("latest")
+    if latest is not None and latest <= 6:
+        hold("detractor", "", {"last_nps_score": latest}, f"latest NPS answer is a detractor ({latest})")
+    men = comps["sentiment"].value
+    neg, base, x = men["negative_mentions"], men["baseline"], men["spike"]
+    if neg >= a.negative_mention_spike.min_count and x >= a.negative_mention_spike.factor:
+        hold("negative_mention_spike", "", {"negative_mentions": neg, "baseline_per_window": round(base, 2),
+                                            "spike": round(x, 2), "min_count": a.negative_mention_spike.min_count,
+                                            "factor": a.negative_mention_spike.factor},
+             f"{neg} negative mentions in {config.windows.mentions} days, {x:.1f}x the usual")
+    for cat, count in (comps["support"].value.get("recurring") or {}).items():
+        hold("recurring_issue", cat, {"category": cat, "tickets": count, "min_count": a.recurring_issue.min_count,
+                                      "window_days": config.windows.tickets},
+             f"{count} '{cat}' tickets in {config.windows.tickets} days")
+    sil = comps["silence"].value
+    if sil.get("silence_days") is not None and sil["silence_days"] > sil["threshold_days"]:
+        hold("silence", "", {"silence_days": sil["silence_days"], "threshold_days": round(sil["threshold_days"], 1)},
+             f"no contact for {sil['silence_days']} days (usual limit {sil['threshold_days']:.0f})")
+    if "cancelled_at" in comps["lifecycle"].value:
+        hold("cancellation", "", dict(comps["lifecycle"].value), "customer cancelled")
+    return out
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)

@@ -1,0 +1,166 @@
+"""Daily ticks: score, band (hysteresis + dwell), health-change emission, alert rules.
+
+A tick for UTC day D reads only data with day <= D, so its result does not
+depend on how much of the future the state already holds; together with the
+watermark (ticks close at end of D + allowed lateness) this makes the outputs a
+function of the set of events, not their arrival order.
+
+Quiet stretches are skipped when provably nothing can happen: between "change
+days" (an event day, or an event day plus a window length: when data enters or
+leaves a window; a silence-threshold crossing; a score peak expiring) every
+component is either constant, decays monotonically toward 50 by at most
+amplitude x (1 - 0.5 ** (k / half_life)), or moves linearly. If the score
+cannot reach the emission step, a band threshold or the score_drop threshold
+within k days, those k ticks would change nothing and are not evaluated.
+"""
+from __future__ import annotations
+
+import bisect
+
+from handlers import alerts, bands, rules
+from handlers.config import COMPONENTS
+from handlers.metrics import FAMILIES, lifecycle
+from handlers.score import attribute, combine, explain, health_dict
+from handlers.timeutil import end_of_day, iso
+
+EPS = 1e-6
+
+
+def components(state, day: int, config, plan: "Plan | None" = None) -> dict:
+    """All components at day; with a plan, CONSTANT families reuse their last result."""
+    comps = {}
+    for family in FAMILIES:
+        if plan is not None and family.CONSTANT:
+            until, cached = plan.cache.get(family, (-1, None))
+            if day > until:
+                cached = family.components(state, day, config)
+                plan.cache[family] = (plan.next_change(family, day) - 1, cached)
+            comps.update(cached)
+        else:
+            comps.update(family.components(state, day, config))
+    return comps
+
+
+def tick(state, day: int, config, health_changes: list | None, alert_out: list, plan: "Plan | None" = None):
+    """Evaluate one closed day; returns (score, components) for the skip decision.
+    health_changes None: update the state as usual but do not build the change records."""
+    comps = components(state, day, config, plan)
+    score, contrib = combine(comps, config)
+    bands.step(state, score, config.bands)
+    cached = []
+
+    def health() -> dict:
+        if not cached:
+            cached.append(health_dict(comps, score, contrib, state.band, config))
+        return cached[0]
+
+    last = state.last_emit
+    if score is not None and (last is None or state.band != last[2] or abs(score - last[1]) >= config.bands.change_step):
+        if health_changes is not None:
+            health_changes.append(_change(state, day, score, contrib, comps, last, health(), config))
+        state.last_emit = [day, round(score, 2), state.band, {n: round(comps[n].score, 3) for n in contrib}]
+        state.peaks.append([day, round(score, 2)])
+    conds = rules.conditions(state, day, score, comps, config)
+    if conds or state.active:
+        alert_out.extend(alerts.transitions(state, day, conds, health, config))
+    return score, comps
+
+
+def _change(state, day, score, contrib, comps, last, health, config) -> dict:
+    prev_score = None if last is None else last[1]
+    delta = score - (prev_score or 0.0)
+    notes = {n: comps[n].text for n in COMPONENTS}
+    if last is None:
+        text, parts = explain(delta, contrib, notes, initial=True)
+    else:
+        now = {n: comps[n].score for n in contrib}
+        text, parts = explain(delta, attribute(prev_score, last[3], now, config), notes)
+    return {
+        "customer_id": state.customer_id,
+        "occurred_at": iso(end_of_day(day)),
+        "score": round(score, 1),
+        "previous_score": None if prev_score is None else round(prev_score, 1),
+        "delta": round(delta, 1),
+        "band": state.band,
+        "previous_band": None if last is None else last[2],
+        "band_changed": last is None or state.band != last[2],
+        "explanation": text,
+        "delta_by_component": parts,
+        "health": health,
+        "segment": lifecycle.field(state, "segment"),
+        "config_version": config.version,
+    }
+
+
+# ---- skipping quiet stretches -------------------------------------------------
+
+class Plan:
+    """Change days of one advance() call (the state's buckets do not change during it)."""
+    __slots__ = ("by_family", "all", "cache")
+
+    def __init__(self, state, config):
+        self.by_family = {f: sorted(f.change_days(state, config)) for f in FAMILIES}
+        self.all = sorted(set().union(*self.by_family.values()))
+        self.cache: dict = {}
+
+    def next_change(self, family, day: int) -> int:
+        """First change day after `day` (for one family, or any); a far day when none."""
+        days = self.all if family is None else self.by_family[family]
+        i = bisect.bisect_right(days, day)
+        return days[i] if i < len(days) else 1 << 40
+
+
+def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> int:
+    """Last day <= due up to which ticks after `day` provably change nothing."""
+    limit = plan.next_change(None, day) - 1
+    sil = comps["silence"].value
+    if sil.get("silence_days") is not None:  # the first day silence exceeds its threshold
+        crossing = day - sil["silence_days"] + int(sil["threshold_days"]) + 1
+        if crossing > day:
+            limit = min(limit, crossing - 1)
+    limit = min(limit, due)
+    if limit <= day:
+        return day
+    if score is None:  # nothing known: nothing continuous either
+        return limit
+    if state.pending is not None:
+        return day
+    lo, hi = 0, limit - day  # largest k with safe(k); safe is monotone in k
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _safe(state, day, score, comps, mid, config):
+            lo = mid
+        else:
+            hi = mid - 1
+    return day + lo
+
+
+def _drift(comps: dict, k: int, config) -> float:
+    known = [n for n in COMPONENTS if comps[n].score is not None and getattr(config.weights, n) > 0]
+    total = sum(getattr(config.weights, n) for n in known)
+    bound = 0.0
+    for n in known:
+        d = comps[n].drift
+        if d is None:
+            continue
+        move = d[2] * (1.0 - 0.5 ** (k / d[1])) if d[0] == "decay" else d[1] * k
+        bound += getattr(config.weights, n) / total * move
+    return bound
+
+
+def _safe(state, day: int, score: float, comps: dict, k: int, config) -> bool:
+    d = _drift(comps, k, config) + EPS
+    b = config.bands
+    if bands.candidate(state.band, score - d, b) != state.band or bands.candidate(state.band, score + d, b) != state.band:
+        return False
+    if abs(score - state.last_emit[1]) + d >= b.change_step:
+        return False
+    # score_drop: peaks only expire during the stretch, so the peak falls from `top` to `top_end`.
+    rule = config.alerts.score_drop
+    top = rules.peak(state, day, rule.window_days)
+    if top is None:
+        return True
+    if top - score >= rule.points:  # holds now: must hold at the lowest peak and highest score
+        top_end = rules.peak(state, day + k, rule.window_days)
+        return top_end is not None and top_end - (score + d) >= rule.points
+    return top - (score - d) < rule.points

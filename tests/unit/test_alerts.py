@@ -1,0 +1,126 @@
+"""Each alert rule: fires on the transition, resolves when the condition clears, respects cooldown."""
+import orjson
+import pytest
+
+from handlers.customer import Outputs, advance, apply
+from handlers.state import CustomerState
+
+from .builders import CONFIG, account, at, config_with, interaction, mention, nps, purchase, ticket
+
+
+def run(events, until_day, config=CONFIG, customer="c1"):
+    """Fold events in order, advancing the watermark to each event's time; then to until_day."""
+    state = CustomerState.new(customer)
+    out = Outputs()
+    for e in sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id)):
+        o = advance(state, e.occurred_at_ms, config)
+        out.alerts += o.alerts
+        out.health_changes += o.health_changes
+        apply(state, e, config)
+    o = advance(state, at(until_day + 1, 7), config)  # closes until_day (lateness 6h)
+    out.alerts += o.alerts
+    out.health_changes += o.health_changes
+    return state, out
+
+
+def of(out, rule):
+    return [(a["status"], a["occurred_at"][:10]) for a in out.alerts if a["rule"] == rule]
+
+
+def test_detractor_fires_resolves_and_cooldown_suppresses_a_quick_repeat():
+    events = [nps(2, 0), nps(9, 2), nps(3, 5), nps(10, 40), nps(0, 50)]
+    _, out = run(events, 60)
+    # day 5 is within the 30-day cooldown of day 0: tracked, not paged (and no resolve for it)
+    assert of(out, "detractor") == [("firing", "2024-05-01"), ("resolved", "2024-05-03"), ("firing", "2024-06-20")]
+    first = [a for a in out.alerts if a["rule"] == "detractor"]
+    assert first[0]["alert_id"] == first[1]["alert_id"] != first[2]["alert_id"]  # resolve pairs with its firing
+    assert first[0]["severity"] == "warning" and first[0]["evidence"]["last_nps_score"] == 2
+
+
+def test_entered_red_after_dwell_and_resolved_when_leaving_red():
+    cfg = config_with(only=("nps",))
+    events = [nps(10, 0, event_id=f"p{i}") for i in range(4)] + [nps(0, 10, event_id=f"d{i}") for i in range(10)]
+    events += [nps(10, 30, event_id=f"q{i}") for i in range(30)]
+    state, out = run(events, 40, cfg)
+    red = [a for a in out.alerts if a["rule"] == "entered_red"]
+    assert [(a["status"], a["occurred_at"][:10]) for a in red] == [("firing", "2024-05-12"), ("resolved", "2024-06-01")]
+    assert red[0]["severity"] == "critical" and red[0]["evidence"]["health"]["band"] == "red"
+    bands = [c["band"] for c in out.health_changes]
+    assert bands[0] == "green" and "red" in bands and state.band == "green"
+
+
+def test_score_drop_fires_on_a_fast_fall():
+    cfg = config_with(only=("nps",))
+    events = [nps(10, 0, event_id=f"p{i}") for i in range(4)] + [nps(6, 3, event_id=f"d{i}") for i in range(4)]
+    _, out = run(events, 5, cfg)
+    drops = [a for a in out.alerts if a["rule"] == "score_drop" and a["status"] == "firing"]
+    assert len(drops) == 1 and drops[0]["occurred_at"].startswith("2024-05-04")
+    ev = drops[0]["evidence"]
+    assert ev["drop"] >= cfg.alerts.score_drop.points and ev["peak"] > ev["score"]
+
+
+def test_negative_mention_spike_fires_and_resolves_when_the_window_passes():
+    events = [mention(-0.6, 10), mention(-0.3, 10), mention(text="awful outage", day=10), mention(0.5, 11)]
+    _, out = run(events, 20)
+    assert of(out, "negative_mention_spike") == [("firing", "2024-05-11"), ("resolved", "2024-05-18")]
+
+
+def test_no_spike_when_negatives_are_usual_for_this_customer():
+    usual = [mention(-0.5, d) for d in range(-27, -6, 2)]  # ~11 in the 28-day baseline: 2.75 per week
+    _, out = run(usual + [mention(-0.5, 10), mention(-0.5, 10), mention(-0.5, 10)], 12)
+    assert [a for a in out.alerts if a["rule"] == "negative_mention_spike" and a["occurred_at"] >= "2024-05-11"] == []
+
+
+def test_recurring_issue_per_category_with_dedupe_key():
+    events = [ticket(f"t{i}", "opened", "billing", i + 1) for i in range(3)] + [ticket("x", "opened", "login", 2)]
+    _, out = run(events, 35)
+    rec = [a for a in out.alerts if a["rule"] == "recurring_issue"]
+    assert [(a["status"], a["occurred_at"][:10]) for a in rec] == [("firing", "2024-05-04"), ("resolved", "2024-06-01")]
+    assert rec[0]["dedupe_key"] == "c1/recurring_issue/billing" and rec[0]["evidence"]["tickets"] == 3
+
+
+def test_silence_beyond_usual_interval_and_resolved_by_contact():
+    events = [interaction("inbound", "call", d) for d in (0, 5, 10, 15)] + [purchase(10, day=40)]
+    _, out = run(events, 45)
+    # gaps 5,5,5 -> 3 x 5 = 15 < min_days 21: silent from day 37 (22 days after day 15)
+    assert of(out, "silence") == [("firing", "2024-06-07"), ("resolved", "2024-06-10")]
+
+
+def test_silence_threshold_follows_a_slow_customers_rhythm():
+    events = [interaction("inbound", "call", d) for d in (0, 10, 20, 30)]
+    _, out = run(events, 70)
+    assert of(out, "silence") == [("firing", "2024-07-01")]  # 3 x median gap 10 = 30 days after day 30
+
+
+def test_cancellation_critical_and_resolved_when_withdrawn():
+    events = [account(0, owner="ann", segment="smb"), account(5, cancelled_at=at(5)), account(8, cancelled_at=None)]
+    _, out = run(events, 10)
+    assert of(out, "cancellation") == [("firing", "2024-05-06"), ("resolved", "2024-05-09")]
+    alert = [a for a in out.alerts if a["rule"] == "cancellation"][0]
+    assert alert["severity"] == "critical" and alert["owner"] == "ann" and alert["segment"] == "smb"
+
+
+def test_alert_record_shape_is_complete_and_json_serialisable():
+    _, out = run([account(0, owner="ann", segment="smb"), nps(1, 1)], 3)
+    alert = next(a for a in out.alerts if a["rule"] == "detractor")
+    for key in ("alert_id", "customer_id", "rule", "severity", "status", "occurred_at", "evidence", "owner",
+                "segment", "summary", "suggested_action", "runbook", "dedupe_key", "config_version"):
+        assert key in alert
+    assert alert["status"] == "firing" and alert["occurred_at"] == "2024-05-02T23:59:59.999Z"
+    assert alert["evidence"]["health"]["components"]["nps"]["score"] is not None
+    assert orjson.loads(orjson.dumps(alert)) == alert
+
+
+def test_disabled_rule_never_fires():
+    cfg = config_with(alerts={"detractor": {"enabled": False}})
+    _, out = run([nps(0, 0)], 3, cfg)
+    assert of(out, "detractor") == []
+
+
+@pytest.mark.parametrize("hours_after_midnight, closed", [(5.9, False), (6.0, True)])
+def test_tick_closes_only_after_allowed_lateness(hours_after_midnight, closed):
+    state = CustomerState.new("c1")
+    apply(state, nps(0, 0), CONFIG)
+    out = advance(state, at(1, hours_after_midnight), CONFIG)
+    assert bool(out.health_changes) is closed
+    assert (state.cursor is not None and state.cursor >= at(0) // 86_400_000) is closed

@@ -1,0 +1,52 @@
+import orjson
+
+from handlers.bench import run
+from handlers.replay import replay
+
+from .builders import CONFIG, at, raw
+
+
+def lines():
+    return [
+        raw("cs.surveys", 1, "a", "s1", kind="nps", score=10),
+        raw("cs.surveys", 2, "a", "s2", kind="nps", score=3),
+        raw("cs.surveys", 2, "b", "s3", kind="nps", score=8),
+        raw("cs.surveys", 2, "b", "s3", kind="nps", score=8),            # duplicate delivery
+        raw("cs.surveys", 3, "b", "s4", kind="csat", score=5),
+        raw("cs.surveys", 3, "b", "s5", kind="csat", score=2),
+        raw("cs.surveys", 3, "hr", "s6", kind="nps", score=9, respondent="employee"),
+        raw("cs.surveys", 3, "hr", "s7", kind="nps", score=2, respondent="employee"),
+        raw("cs.purchases", 4, "b", "p1", amount=50, currency="EUR", kind="new", referred_by="a"),
+        raw("cs.purchases", 90, "b", "p2", amount=50, currency="EUR", kind="repeat"),  # after as_of
+        b"not json", b'["list"]', b'{"topic": "cs.nope"}', b'{"topic": "cs.tickets", "event_id": "x"}', b"",
+    ]
+
+
+def test_summary_counts_company_figures_and_bad_lines():
+    result = replay(lines(), CONFIG, at(30))
+    s = result.summary
+    assert s["events"] == 6 and s["employee_surveys"] == 2 and s["derived_events"] == 1
+    assert s["duplicates"] == 1 and s["late"] == 0 and s["after_as_of"] == 1
+    assert s["bad_lines"] == {"count": 4, "reasons": {"missing_field": 1, "not_json": 1, "not_object": 1,
+                                                     "unknown_kind": 1}}
+    company = s["company"]
+    assert (company["nps"]["promoters"], company["nps"]["passives"], company["nps"]["detractors"]) == (1, 1, 1)
+    assert company["nps"]["nps"] == 0.0
+    assert company["csat"] == {"csat": 50.0, "responses": 2, "satisfied": 1}
+    assert company["enps"]["enps"] == 0.0 and company["enps"]["responses"] == 2
+    assert s["alerts"]["firing"]["detractor"] == 1
+    assert [snap["customer_id"] for snap in result.snapshots] == ["a", "b"]  # no state for employee surveys
+    assert s["customers"] == 2
+    a = result.snapshots[0]["metrics"]
+    assert a["referrals"] == 1 and a["nps"] == 0.0  # employee answers stayed out of customer NPS
+    orjson.dumps(result.summary)
+
+
+def test_default_as_of_is_the_newest_event():
+    result = replay(lines(), CONFIG)
+    assert result.summary["as_of"] == "2024-07-30T12:00:00.000Z" and result.summary["after_as_of"] == 0
+
+
+def test_bench_reports_throughput_and_memory():
+    report = run(events=3000, customers=300, days=30)
+    assert report["events_per_s"] > 0 and report["peak_rss_mb"] > 0 and report["mean_state_bytes"] < 4096
