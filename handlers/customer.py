@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from handlers import alerts, ticks
 from handlers.buckets import prune as prune_buckets
 from handlers.config import HealthConfig
-from handlers.events import Event, Purchase, ReferralCredit, is_employee_survey
+from handlers.events import DERIVED_KINDS, Event, Purchase, ReferralCredit, is_employee_survey
 from handlers.metrics import FAMILIES, lifecycle, purchases, tickets
 from handlers.score import combine, health_dict
 from handlers.state import BUCKETS, CustomerState
@@ -49,8 +49,11 @@ def apply(state: CustomerState, event: Event, config: HealthConfig) -> bool:
         return True  # eNPS is company-wide (handlers.metrics.enps); never a customer's figures
     state.events += 1
     day = day_of(ms)
-    if state.cursor is not None and day <= state.cursor:
-        state.late += 1  # its day's tick is closed: counted in figures, not re-evaluated
+    if state.cursor is not None and day <= state.cursor and event.kind not in DERIVED_KINDS:
+        # Its day's tick is closed: counted in figures, not re-evaluated. Derived referral
+        # credits make an extra trip through Kafka and feed no score or rule, so their
+        # arrival time says nothing about the inputs' lateness.
+        state.late += 1
     if state.first_day is None or day < state.first_day:
         state.first_day = day
     for family in FAMILIES:

@@ -126,6 +126,7 @@ class HealthWorker:
             health_topic=settings.topic_health, changes_topic=settings.topic_health_changes,
             alerts_topic=settings.topic_alerts, dlq_topic=settings.topic_dlq,
             on_alert=self.notifier.submit if self.notifier else None,
+            pending=self.pending_records, assigned_inputs=self.assigned_inputs,
         )
         self._wire()
 
@@ -181,6 +182,25 @@ class HealthWorker:
         from streams.web import register_views
 
         register_views(self)
+
+    def pending_records(self, topic: str, partition: int, offset: int | None) -> int | None:
+        """Records of a partition after `offset` (default: the committed position) up to its
+        high-water mark; None when not known yet."""
+        tp = TP(topic, partition)
+        try:
+            highwater = self.app.consumer.highwater(tp)
+        except Exception:  # no consumer yet, or the partition is not assigned
+            return None
+        if highwater is None:
+            return None
+        if offset is None:
+            committed = self.app.consumer._committed_offset.get(tp)  # faust keeps no public position
+            return highwater - (committed or 0)  # nothing committed yet: reading from the start
+        return highwater - offset - 1
+
+    def assigned_inputs(self) -> list[tuple[str, int]]:
+        inputs = set(self.settings.input_topics)
+        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
 
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]

@@ -62,7 +62,8 @@ class Pipeline:
                  input_kinds: dict[str, str], partitions: int, rekey_topic: str, referral_topic: str,
                  health_topic: str, changes_topic: str, alerts_topic: str, dlq_topic: str,
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
-                 watermark_idle_s: float = 5.0) -> None:
+                 watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
+                 assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -77,7 +78,7 @@ class Pipeline:
         self.dlq_topic = dlq_topic
         self.on_alert = on_alert or (lambda alert: None)
         self.clock = clock
-        self.watermark = Watermark(idle_s=watermark_idle_s)
+        self.watermark = Watermark(idle_s=watermark_idle_s, pending=pending, assigned=assigned_inputs)
         self.watermark_ms = 0  # as of the last batch or sweep
         self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
@@ -161,14 +162,17 @@ class Pipeline:
         for record, event in items:
             source_topic = self._source_topic(record)
             if record.topic in self.input_kinds:  # replayed records too: they tell how far the input is
-                self.watermark.observe(record.topic, record.partition, event.occurred_at_ms)
+                self.watermark.observe(record.topic, record.partition, event.occurred_at_ms, record.offset)
             position = f"{record.topic}:{record.partition}"
             replayed = state.applied_offsets.get(position, -1) >= record.offset
+            late_before = state.late
             if not replayed:
                 state.applied_offsets[position] = record.offset
                 applied = apply(state, event, self.config)
             else:
                 applied = False
+            if state.late != late_before:
+                self.metrics.events_late.labels(source_topic).inc()
             for derived in derived_events(event):
                 # Re-sent even for replayed records: the referrer drops it by event_id if it already has it.
                 self.outbox.send(self.referral_topic, derived.customer_id.encode(), encode_event(derived),
