@@ -16,9 +16,8 @@ def window(buckets: dict, as_of_day: int, days: int, skip: int = 0) -> list[tupl
 
 def prune(buckets: dict, keep_after: int) -> None:
     """Drop days <= keep_after (they can no longer fall in any window)."""
+    if not buckets or min(buckets) > keep_after:  # the usual case, found without building a list
+        return
     for day in [d for d in buckets if d <= keep_after]:
         del buckets[day]
 
-
-def latest_at_or_before(buckets: dict, day: int) -> int | None:
-    return max((d for d in buckets if d <= day), default=None)

@@ -93,13 +93,15 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
     out = Outputs()
     if state.first_day is None:
         return out
-    if state.cursor is None:
-        state.cursor = state.first_day - 1
     due = due_day(watermark_ms, config)
+    if state.cursor is None:
+        # Never past what the watermark closed: in a stream a customer's first event to
+        # arrive need not be its earliest (another topic may still bring older ones).
+        state.cursor = min(state.first_day - 1, due)
     if due <= state.cursor:
         return out
     plan = ticks.Plan(state, config)
-    day = state.cursor + 1
+    day = max(state.cursor + 1, state.first_day)  # no ticks before the customer's first event
     while day <= due:
         score, comps = ticks.tick(state, day, config, out.health_changes if changes else None, out.alerts, plan)
         if not changes and state.last_emit is not None and state.last_emit[0] == day:
@@ -135,9 +137,10 @@ def read_metrics(state: CustomerState, as_of_ms: int, config: HealthConfig) -> d
 def snapshot(state: CustomerState, as_of_ms: int, config: HealthConfig) -> dict:
     """Deterministic, JSON-able read-out: health as of as_of (band from the last closed tick)."""
     day = day_of(as_of_ms)
-    comps = ticks.components(state, day, config)
-    score, contrib = combine(comps, config)
-    health = health_dict(comps, score, contrib, state.band, config)
-    health["band_as_of"] = iso(None if state.cursor is None else (state.cursor + 1) * DAY_MS - 1)
-    return {"customer_id": state.customer_id, "as_of": iso(as_of_ms), "health": health,
-            "metrics": read_metrics(state, as_of_ms, config)}
+    with state.reading():  # the score and the metrics share their window figures
+        comps = ticks.components(state, day, config)
+        score, contrib = combine(comps, config)
+        health = health_dict(comps, score, contrib, state.band, config)
+        health["band_as_of"] = iso(None if state.cursor is None else (state.cursor + 1) * DAY_MS - 1)
+        return {"customer_id": state.customer_id, "as_of": iso(as_of_ms), "health": health,
+                "metrics": read_metrics(state, as_of_ms, config)}

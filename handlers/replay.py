@@ -100,7 +100,7 @@ def _summary(states, snapshots, alerts, enps, bad, count, n_lines, as_of_ms, con
     p = s = d = cn = top2 = en = esum = 0
     for st in states.values():
         cp, cs, cd, _ = nps.counts(st, day, config)
-        c = satisfaction._sums(satisfaction.window(st.sat, day, config.windows.satisfaction))
+        c = satisfaction._sums(satisfaction.rows(st, day, config))
         p, s, d, cn, top2, en, esum = p + cp, s + cs, d + cd, cn + c[0], top2 + c[1], en + c[2], esum + c[3]
     n = p + s + d
     firing, resolved = Counter(), Counter()

@@ -6,6 +6,8 @@ owned by handlers/ticks.py. Serialised with orjson as lists, ~0.5-2 KiB typical.
 """
 from __future__ import annotations
 
+from functools import wraps
+
 import orjson
 
 FORMAT = 1
@@ -37,10 +39,12 @@ PLAIN = {
 
 
 class CustomerState:
-    __slots__ = ("customer_id",) + BUCKETS + tuple(PLAIN)
+    # memo: read-outs by (function, day) while a snapshot reads the (then unchanging) state; never serialised.
+    __slots__ = ("customer_id", "memo") + BUCKETS + tuple(PLAIN)
 
     def __init__(self, customer_id: str):
         self.customer_id = customer_id
+        self.memo = None
         for name in BUCKETS:
             setattr(self, name, {})
         for name, empty in PLAIN.items():
@@ -78,5 +82,37 @@ class CustomerState:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CustomerState) and self.to_bytes() == other.to_bytes()
 
+    def reading(self) -> "_Reading":
+        """`with state.reading():` figures read twice at one day (score and metrics) are computed once."""
+        return _Reading(self)
+
     def __repr__(self) -> str:
         return f"CustomerState({self.customer_id!r}, events={self.events}, cursor={self.cursor})"
+
+
+class _Reading:
+    __slots__ = ("state",)
+
+    def __init__(self, state: CustomerState):
+        self.state = state
+
+    def __enter__(self) -> None:
+        self.state.memo = {}
+
+    def __exit__(self, *exc) -> None:
+        self.state.memo = None
+
+
+def by_day(fn):
+    """Memoise fn(state, day, config) inside `with state.reading():` (outside it: a plain call)."""
+    @wraps(fn)
+    def read(state, day, config):
+        memo = state.memo
+        if memo is None:
+            return fn(state, day, config)
+        key = (fn, day)
+        value = memo.get(key, memo)
+        if value is memo:
+            value = memo[key] = fn(state, day, config)
+        return value
+    return read

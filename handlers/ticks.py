@@ -24,6 +24,7 @@ from handlers.score import attribute, combine, explain, health_dict
 from handlers.timeutil import end_of_day, iso
 
 EPS = 1e-6
+FAR = 1 << 40  # "no change day ahead"
 
 
 def components(state, day: int, config, plan: "Plan | None" = None) -> dict:
@@ -95,19 +96,27 @@ def _change(state, day, score, contrib, comps, last, health, config) -> dict:
 # ---- skipping quiet stretches -------------------------------------------------
 
 class Plan:
-    """Change days of one advance() call (the state's buckets do not change during it)."""
+    """Change days of one advance() call (the state's buckets do not change during it).
+
+    Kept as (sorted source days, offset) pairs searched with bisect: building the
+    sorted union of every day + offset cost more than the one or two ticks an
+    advance() usually evaluates."""
     __slots__ = ("by_family", "all", "cache")
 
     def __init__(self, state, config):
-        self.by_family = {f: sorted(f.change_days(state, config)) for f in FAMILIES}
-        self.all = sorted(set().union(*self.by_family.values()))
+        self.by_family = {f: [(days, n) for days, offsets in ((sorted(d), o) for d, o in f.change_sources(state, config))
+                              if days for n in offsets] for f in FAMILIES}
+        self.all = [pair for pairs in self.by_family.values() for pair in pairs]
         self.cache: dict = {}
 
     def next_change(self, family, day: int) -> int:
         """First change day after `day` (for one family, or any); a far day when none."""
-        days = self.all if family is None else self.by_family[family]
-        i = bisect.bisect_right(days, day)
-        return days[i] if i < len(days) else 1 << 40
+        best = FAR
+        for days, n in self.all if family is None else self.by_family[family]:
+            i = bisect.bisect_right(days, day - n)  # first source day d with d + n > day
+            if i < len(days) and days[i] + n < best:
+                best = days[i] + n
+        return best
 
 
 def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> int:

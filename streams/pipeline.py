@@ -28,6 +28,8 @@ from streams.watermark import Watermark
 
 log = logging.getLogger("cshealth.pipeline")
 
+import os
+DEBUG_LATE = os.environ.get("CSHEALTH_DEBUG_LATE")
 KIND_HEADER = "cshealth-kind"
 WATERMARK_KEY_PREFIX = b"\x00watermark:"
 
@@ -173,6 +175,10 @@ class Pipeline:
                 applied = False
             if state.late != late_before:
                 self.metrics.events_late.labels(source_topic).inc()
+                if DEBUG_LATE:
+                    log.warning("late %s:%s@%s t=%s cursor=%s wm=%s inputs=%s", record.topic, record.partition,
+                                record.offset, event.occurred_at_ms, state.cursor, self.watermark_ms,
+                                {f"{t}:{p}": (v[0], round(self.clock() - v[1], 1), v[2]) for (t, p), v in self.watermark.inputs.items()})
             for derived in derived_events(event):
                 # Re-sent even for replayed records: the referrer drops it by event_id if it already has it.
                 self.outbox.send(self.referral_topic, derived.customer_id.encode(), encode_event(derived),

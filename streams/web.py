@@ -42,4 +42,5 @@ def register_views(worker) -> None:
 
     @app.page("/metrics")
     async def prometheus_metrics(web: View, request: Request) -> Response:
-        return web.web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
+        return web.web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4")

@@ -12,6 +12,7 @@ import math
 from handlers.buckets import window
 from handlers.events import Interaction, Ticket
 from handlers.score import Component, unknown
+from handlers.state import by_day
 from handlers.timeutil import day_of
 
 CONSTANT = True
@@ -31,6 +32,7 @@ def fold(state, event, config) -> None:
     b[idx] += 1
 
 
+@by_day
 def figures(state, day: int, config) -> tuple[int, int, float]:
     """(inbound, outbound) in the window and the baseline total per window."""
     w = config.windows
@@ -67,6 +69,6 @@ def components(state, day: int, config) -> dict[str, Component]:
                                     ("{} contacts vs usual {:.1f} ({})", (total, base, word)))}
 
 
-def change_days(state, config) -> set[int]:
+def change_sources(state, config) -> list[tuple]:
     w = config.windows
-    return {d + n for d in state.contacts for n in (0, w.contacts, w.contacts + w.contact_baseline)}
+    return [(state.contacts, (0, w.contacts, w.contacts + w.contact_baseline))]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from statistics import median
 
-from handlers.buckets import latest_at_or_before
 from handlers.events import Account, Interaction, Purchase, Survey, Ticket
 from handlers.score import Component, unknown
+from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of, iso
 
 PROFILE_FIELDS = ("segment", "plan", "owner", "signed_up_at", "activated_at", "cancelled_at")
@@ -48,6 +48,8 @@ def fold(state, event, config, tiebreak: int = 0) -> None:
 
 
 def prune(state, keep_after: int) -> None:
+    if not state.activity or min(state.activity) > keep_after:
+        return
     dropped = [d for d in state.activity if d <= keep_after]
     if dropped:
         state.activity_floor = max([*dropped, state.activity_floor or dropped[0]])
@@ -70,15 +72,15 @@ def _at_or_before(state, name: str, day: int) -> int | None:
     return ms if ms is not None and day_of(ms) <= day else None
 
 
+@by_day
 def silence(state, day: int, config) -> tuple[int | None, float]:
     """(days since last activity at or before day, threshold in days)."""
-    last = latest_at_or_before(state.activity, day)
-    if last is None:
-        last = state.activity_floor
+    past = [d for d in state.activity if d <= day]  # one scan for the latest day and the baseline days
+    last = max(past) if past else state.activity_floor
     rule = config.alerts.silence
     lo = day - config.windows.activity_baseline
     threshold = float(rule.min_days)
-    days = sorted(d for d in state.activity if lo < d <= day)
+    days = sorted(d for d in past if d > lo)
     if len(days) > rule.min_gaps:
         gaps = [b - a for a, b in zip(days, days[1:])]
         threshold = max(threshold, rule.gap_multiplier * median(gaps))
@@ -130,6 +132,5 @@ def components(state, day: int, config) -> dict[str, Component]:
     return out
 
 
-def change_days(state, config) -> set[int]:
-    days = {d + n for d in state.activity for n in (0, config.windows.activity_baseline)}
-    return days | set(lifecycle_days(state))
+def change_sources(state, config) -> list[tuple]:
+    return [(state.activity, (0, config.windows.activity_baseline)), (lifecycle_days(state), (0,))]

@@ -12,6 +12,7 @@ from handlers.decay import aged
 from handlers.events import Mention
 from handlers.lexicon import sentiment as lexicon_sentiment
 from handlers.score import Component, shrunk, unknown
+from handlers.state import by_day
 from handlers.timeutil import day_of
 
 NEGATIVE = -0.05
@@ -36,6 +37,7 @@ def fold(state, event, config) -> None:
     b[2] += s <= NEGATIVE
 
 
+@by_day
 def figures(state, day: int, config) -> tuple[int, float, int, float]:
     """(mentions, sentiment sum, negatives) in the window and baseline negatives per window."""
     w = config.windows
@@ -80,6 +82,6 @@ def components(state, day: int, config) -> dict[str, Component]:
                                    ("decay", u.sentiment_half_life_days, abs(decayed - 50.0)))}
 
 
-def change_days(state, config) -> set[int]:
+def change_sources(state, config) -> list[tuple]:
     w = config.windows
-    return {d + n for d in state.mentions for n in (0, w.mentions, w.mentions + w.mention_baseline)}
+    return [(state.mentions, (0, w.mentions, w.mentions + w.mention_baseline))]

@@ -12,6 +12,7 @@ from handlers.buckets import window
 from handlers.decay import aged
 from handlers.events import Survey
 from handlers.score import Component, shrunk, unknown
+from handlers.state import by_day
 from handlers.timeutil import day_of
 
 Z95 = 1.959964
@@ -36,6 +37,7 @@ def fold(state, event, config) -> None:
         b[3], b[4] = event.occurred_at_ms, event.score
 
 
+@by_day
 def counts(state, day: int, config) -> tuple[int, int, int, int | None]:
     """(promoters, passives, detractors, latest score) in the window ending at day."""
     p = s = d = 0
@@ -94,5 +96,5 @@ def components(state, day: int, config) -> dict[str, Component]:
                              ("decay", hl, abs(score - 50.0)))}
 
 
-def change_days(state, config) -> set[int]:
-    return {d + n for d in state.nps for n in (0, config.windows.nps)}
+def change_sources(state, config) -> list[tuple]:
+    return [(state.nps, (0, config.windows.nps))]

@@ -22,6 +22,7 @@ from handlers.buckets import window
 from handlers.events import Purchase
 from handlers.metrics.lifecycle import lifecycle_days
 from handlers.score import Component, unknown
+from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of, iso
 
 PURCHASE_KINDS = frozenset(("new", "repeat", "renewal", "expansion"))
@@ -67,6 +68,7 @@ def contract_at(state, ms: int) -> float | None:
     return state.contract[i - 1][1] if i else None
 
 
+@by_day
 def window_revenue(state, day: int, config) -> tuple[float, float, float]:
     exp = con = ref = 0.0
     for _, b in window(state.purchases, day, config.windows.revenue):
@@ -74,6 +76,7 @@ def window_revenue(state, day: int, config) -> tuple[float, float, float]:
     return exp, con, ref
 
 
+@by_day
 def nrr(state, day: int, config) -> tuple[float | None, float | None]:
     """(NRR, starting recurring) over the revenue window ending at day."""
     start = contract_at(state, (day - config.windows.revenue + 1) * DAY_MS - 1)
@@ -124,6 +127,6 @@ def components(state, day: int, config) -> dict[str, Component]:
     return {"revenue": Component(score, {"nrr": round(ratio, 4), "starting_recurring": start}, ("NRR {:.0f}%", (100 * ratio,)))}
 
 
-def change_days(state, config) -> set[int]:
+def change_sources(state, config) -> list[tuple]:
     days = [*state.purchases, *(day_of(ms) for ms, _ in state.contract), *lifecycle_days(state)]
-    return {d + n for d in days for n in (0, config.windows.revenue)}
+    return [(days, (0, config.windows.revenue))]

@@ -30,5 +30,5 @@ def components(state, day: int, config) -> dict:
     return {}
 
 
-def change_days(state, config) -> set[int]:
-    return set()
+def change_sources(state, config) -> list[tuple]:
+    return []

@@ -8,6 +8,7 @@ from handlers.buckets import window
 from handlers.decay import aged
 from handlers.events import Survey
 from handlers.score import Component, shrunk, unknown
+from handlers.state import by_day
 from handlers.timeutil import day_of
 
 CONSTANT = False
@@ -28,6 +29,11 @@ def fold(state, event, config) -> None:
         b[3] += event.score
 
 
+@by_day
+def rows(state, day: int, config) -> list:
+    return window(state.sat, day, config.windows.satisfaction)
+
+
 def _sums(rows) -> list[int]:
     total = [0, 0, 0, 0]
     for _, b in rows:
@@ -37,7 +43,7 @@ def _sums(rows) -> list[int]:
 
 
 def read(state, as_of_ms: int, config) -> dict:
-    cn, top2, en, esum = _sums(window(state.sat, day_of(as_of_ms), config.windows.satisfaction))
+    cn, top2, en, esum = _sums(rows(state, day_of(as_of_ms), config))
     return {
         "csat": round(100.0 * top2 / cn, 1) if cn else None,
         "csat_responses": cn,
@@ -47,11 +53,11 @@ def read(state, as_of_ms: int, config) -> dict:
 
 
 def components(state, day: int, config) -> dict[str, Component]:
-    rows = window(state.sat, day, config.windows.satisfaction)
-    cn, top2, en, esum = _sums(rows)
+    found = rows(state, day, config)
+    cn, top2, en, esum = _sums(found)
     u = config.uncertainty
     num_c = den_c = num_e = den_e = 0.0
-    for w, b in aged(rows, day, u.survey_half_life_days):
+    for w, b in aged(found, day, u.survey_half_life_days):
         num_c, den_c = num_c + w * 100.0 * b[1], den_c + w * b[0]
         # CES 1..7 mapped to 0..100: (score - 1) / 6 * 100 per answer.
         num_e, den_e = num_e + w * (b[3] - b[2]) * 100.0 / 6.0, den_e + w * b[2]
@@ -72,5 +78,5 @@ def components(state, day: int, config) -> dict[str, Component]:
     return out
 
 
-def change_days(state, config) -> set[int]:
-    return {d + n for d in state.sat for n in (0, config.windows.satisfaction)}
+def change_sources(state, config) -> list[tuple]:
+    return [(state.sat, (0, config.windows.satisfaction))]

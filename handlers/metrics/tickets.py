@@ -11,6 +11,7 @@ from __future__ import annotations
 from handlers.buckets import window
 from handlers.events import Ticket
 from handlers.score import Component, unknown
+from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of
 
 STATUS = {"opened": 0, "closed": 1, "reopened": 2}
@@ -48,6 +49,7 @@ def prune(state, cursor_day: int, config) -> None:
             del ts[tid]
 
 
+@by_day
 def figures(state, day: int, config) -> tuple[int, int, dict[str, int]]:
     """(opened, reopened, {category: opened+reopened}) in the ticket window."""
     opened = reopened = 0
@@ -87,6 +89,6 @@ def components(state, day: int, config) -> dict[str, Component]:
     return {"support": Component(score, {"tickets": opened + reopened, "reopened": reopened, "recurring": rec}, note)}
 
 
-def change_days(state, config) -> set[int]:
+def change_sources(state, config) -> list[tuple]:
     first = [] if state.first_ticket_ms is None else [day_of(state.first_ticket_ms)]
-    return {d + n for d in [*state.tickets, *first] for n in (0, config.windows.tickets)}
+    return [(state.tickets, (0, config.windows.tickets)), (first, (0, config.windows.tickets))]
