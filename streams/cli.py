@@ -201,6 +201,16 @@ def tail_command(from_beginning: bool, alerts_only: bool, limit: int | None) -> 
     run_tail(load_settings(), click.echo, from_beginning=from_beginning, include_changes=not alerts_only, limit=limit)
 
 
+@main.command("webhook-sink")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9095, show_default=True)
+def webhook_sink(host: str, port: int) -> None:
+    """Print what Alertmanager's webhooks (/oncall, /team) receive: a stand-in pager for demos."""
+    from streams.webhook_sink import serve
+
+    serve(host, port, lambda line: click.echo(line))
+
+
 @main.command()
 @click.option("--customers", type=click.IntRange(1), default=300, show_default=True)
 @click.option("--days", type=click.IntRange(1), default=120, show_default=True)
