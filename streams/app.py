@@ -173,9 +173,12 @@ class HealthWorker:
             self.recovered = True
             self.metrics.recovery_complete.set(1)
 
+        @app.on_partitions_assigned.connect
+        async def on_assigned(sender, assigned, **kwargs):
+            self.metrics.rebalances.inc()  # every rebalance ends with an assignment
+
         @app.on_partitions_revoked.connect
         async def on_revoked(sender, revoked, **kwargs):
-            self.metrics.rebalances.inc()
             for partition in {tp.partition for tp in revoked if tp.topic == ticks_topic}:
                 pipeline.forget_partition(partition)
 

@@ -225,5 +225,13 @@ def demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> No
     run_demo(customers, days, rate, web_port, seed)
 
 
+def _register_optional_commands() -> None:
+    from streams.bench import bench_command
+
+    main.add_command(bench_command, "bench")
+
+
+_register_optional_commands()
+
 if __name__ == "__main__":
     main()
