@@ -13,7 +13,7 @@ import click
 
 from streams import local_kafka, monitoring
 
-DEMO_DIR = local_kafka.CACHE_HOME / "demo"
+DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_kafka.CACHE_HOME / "demo"))
 
 
 def _spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
@@ -42,22 +42,29 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
     try:
         click.echo("starting local Kafka ...")
         broker = local_kafka.start(DEMO_DIR / "kafka")
+        web_port = local_kafka.free_port(web_port)
         env = dict(os.environ, CSHEALTH_BOOTSTRAP_SERVERS=broker.bootstrap, CSHEALTH_WEB_PORT=str(web_port),
                    CSHEALTH_STATE_DIR=str(DEMO_DIR / "state"), CSHEALTH_LOG_LEVEL="warning")
         links = [f"worker view    http://127.0.0.1:{web_port}/customers/<customer_id>  (e.g. c000001)",
                  f"metrics        http://127.0.0.1:{web_port}/metrics"]
-        if monitoring.alertmanager_binary():
-            procs.append(monitoring.start_alertmanager(DEMO_DIR / "alertmanager", 9093,
-                                                       log=open(logs / "alertmanager.log", "ab")))
-            env["CSHEALTH_ALERTMANAGER_URL"] = "http://127.0.0.1:9093"
-            links.append("Alertmanager   http://127.0.0.1:9093")
-        if monitoring.prometheus_binary():
-            procs.append(monitoring.start_prometheus(
-                DEMO_DIR / "prometheus", 9090, [f"127.0.0.1:{web_port}"],
-                "127.0.0.1:9093" if monitoring.alertmanager_binary() else None, scrape_interval="5s",
-                log=open(logs / "prometheus.log", "ab")))
-            links.append("Prometheus     http://127.0.0.1:9090  (try cshealth:company_nps:ratio_1h)")
         cli = [sys.executable, "-m", "streams.cli"]
+        alertmanager = None
+        if monitoring.alertmanager_binary():
+            sink_port = local_kafka.free_port(9095)
+            procs.append(_spawn(cli + ["webhook-sink", "--port", str(sink_port)], env, logs / "pager.log"))
+            am_port = local_kafka.free_port(9093)
+            alertmanager = f"127.0.0.1:{am_port}"
+            procs.append(monitoring.start_alertmanager(DEMO_DIR / "alertmanager", am_port,
+                                                       webhook_base=f"http://127.0.0.1:{sink_port}",
+                                                       log=open(logs / "alertmanager.log", "ab")))
+            env["CSHEALTH_ALERTMANAGER_URL"] = f"http://{alertmanager}"
+            links.append(f"Alertmanager   http://{alertmanager}   (pages: {logs / 'pager.log'})")
+        if monitoring.prometheus_binary():
+            prom_port = local_kafka.free_port(9090)
+            procs.append(monitoring.start_prometheus(
+                DEMO_DIR / "prometheus", prom_port, [f"127.0.0.1:{web_port}"], alertmanager, scrape_interval="5s",
+                log=open(logs / "prometheus.log", "ab")))
+            links.append(f"Prometheus     http://127.0.0.1:{prom_port}  (try cshealth:company_nps:ratio_1h)")
         click.echo("starting the worker ...")
         worker = _spawn(cli + ["worker"], env, logs / "worker.log")
         procs.append(worker)
