@@ -213,8 +213,8 @@ def webhook_sink(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--customers", type=click.IntRange(1), default=300, show_default=True)
-@click.option("--days", type=click.IntRange(1), default=120, show_default=True)
-@click.option("--rate", type=float, default=100.0, show_default=True, help="Events per second.")
+@click.option("--days", type=click.IntRange(1), default=180, show_default=True)
+@click.option("--rate", type=float, default=200.0, show_default=True, help="Events per second.")
 @click.option("--web-port", type=click.IntRange(1, 65535), default=6066, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @friendly_errors
