@@ -141,8 +141,14 @@ class Rule(_Strict):
 
 
 class ScoreDropRule(Rule):
-    points: float = Field(15.0, gt=0, le=100)
+    points: float = Field(20.0, gt=0, le=100)
     window_days: int = Field(14, ge=1, le=365)
+    out_of_green: bool = True  # only once the fall has moved the customer out of the green band
+    min_components: int = Field(5, ge=1, le=9)  # only when the score rests on this many known components
+
+
+class DetractorRule(Rule):
+    max_score: int = Field(4, ge=0, le=6)  # page on NPS answers 0..max_score (all of 0-6 still count in NPS)
 
 
 class SpikeRule(Rule):
@@ -152,18 +158,21 @@ class SpikeRule(Rule):
 
 class RecurringRule(Rule):
     min_count: int = Field(3, ge=2)
+    window_days: int = Field(14, ge=1, le=3650)  # the burst window
+    priorities: list[str] = ["high", "urgent"]  # ticket priorities that count; empty = all
 
 
 class SilenceRule(Rule):
-    min_days: int = Field(21, ge=1)
-    gap_multiplier: float = Field(3.0, gt=0)
-    min_gaps: int = Field(3, ge=1)
+    min_days: int = Field(28, ge=1)
+    gap_multiplier: float = Field(4.0, gt=0)
+    min_gaps: int = Field(6, ge=1)
+    onboarding_days: int = Field(14, ge=1)   # threshold for a signed-up customer not yet activated
 
 
 class Alerts(_Strict):
     entered_red: Rule = Rule(severity="critical")
     score_drop: ScoreDropRule = ScoreDropRule()
-    detractor: Rule = Rule(cooldown_days=30)
+    detractor: DetractorRule = DetractorRule(cooldown_days=30)
     negative_mention_spike: SpikeRule = SpikeRule()
     recurring_issue: RecurringRule = RecurringRule(cooldown_days=14)
     silence: SilenceRule = SilenceRule(cooldown_days=14)
@@ -186,7 +195,8 @@ class HealthConfig(_Strict):
         """Days of buckets kept behind the evaluation cursor (longest look-back)."""
         w = self.windows
         return max(w.nps, w.satisfaction, w.contacts + w.contact_baseline, w.mentions + w.mention_baseline,
-                   w.tickets, w.revenue, w.activity_baseline, self.alerts.score_drop.window_days) + 1
+                   w.tickets, w.revenue, w.activity_baseline, self.alerts.score_drop.window_days,
+                   self.alerts.recurring_issue.window_days) + 1
 
 
 def load_config(path: str | Path | None = None) -> HealthConfig:

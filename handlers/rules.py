@@ -6,6 +6,8 @@ turns changes in this set into firing/resolved records (transitions only).
 """
 from __future__ import annotations
 
+from handlers.config import COMPONENTS
+
 RULES = ("entered_red", "score_drop", "detractor", "negative_mention_spike", "recurring_issue", "silence", "cancellation")
 
 
@@ -24,13 +26,17 @@ def conditions(state, day: int, score: float | None, comps: dict, config) -> dic
         hold("entered_red", "", {"score": _r(score), "red_enter": config.bands.red_enter},
              f"health is red ({_r(score)})")
     top = peak(state, day, a.score_drop.window_days)
-    if score is not None and top is not None and top - score >= a.score_drop.points:
-        hold("score_drop", "", {"score": _r(score), "peak": top, "drop": _r(top - score),
+    known = sum(1 for n in COMPONENTS if comps[n].score is not None and getattr(config.weights, n) > 0)
+    if (score is not None and top is not None and top - score >= a.score_drop.points
+            and not (a.score_drop.out_of_green and state.band == "green") and known >= a.score_drop.min_components):
+        hold("score_drop", "", {"score": _r(score), "peak": top, "drop": _r(top - score), "band": state.band,
+                                "components": known, "min_components": a.score_drop.min_components,
                                 "points": a.score_drop.points, "window_days": a.score_drop.window_days},
              f"health fell {top - score:.0f} points (from {top:.0f} to {score:.0f}) within {a.score_drop.window_days} days")
     latest = comps["nps"].value.get("latest")
-    if latest is not None and latest <= 6:
-        hold("detractor", "", {"last_nps_score": latest}, f"latest NPS answer is a detractor ({latest})")
+    if latest is not None and latest <= a.detractor.max_score:
+        hold("detractor", "", {"last_nps_score": latest, "max_score": a.detractor.max_score},
+             f"latest NPS answer is a strong detractor ({latest})")
     men = comps["sentiment"].value
     neg, base, x = men["negative_mentions"], men["baseline"], men["spike"]
     if neg >= a.negative_mention_spike.min_count and x >= a.negative_mention_spike.factor:
@@ -40,8 +46,8 @@ def conditions(state, day: int, score: float | None, comps: dict, config) -> dic
              f"{neg} negative mentions in {config.windows.mentions} days, {x:.1f}x the usual")
     for cat, count in (comps["support"].value.get("recurring") or {}).items():
         hold("recurring_issue", cat, {"category": cat, "tickets": count, "min_count": a.recurring_issue.min_count,
-                                      "window_days": config.windows.tickets},
-             f"{count} '{cat}' tickets in {config.windows.tickets} days")
+                                      "window_days": a.recurring_issue.window_days},
+             f"{count} '{cat}' tickets in {a.recurring_issue.window_days} days")
     sil = comps["silence"].value
     if sil.get("silence_days") is not None and sil["silence_days"] > sil["threshold_days"]:
         hold("silence", "", {"silence_days": sil["silence_days"], "threshold_days": round(sil["threshold_days"], 1)},

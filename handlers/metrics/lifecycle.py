@@ -6,13 +6,16 @@ field (e.g. a withdrawn cancellation).
 Silence: days since the last sign of life on the customer's side: a purchase,
 a ticket opened/reopened, a customer survey answer, an inbound interaction or
 an outbound call/meeting (two-way by nature; unanswered emails are not life).
-The silence threshold is max(alerts.silence.min_days, gap_multiplier x median
-gap between active days in the activity baseline) once min_gaps gaps exist.
+The silence threshold is max(alerts.silence.min_days, gap_multiplier x mean gap
+between active days in the activity baseline) once min_gaps gaps exist, and
+min_days before that; a customer who signed up but is not
+activated yet gets at most alerts.silence.onboarding_days (two quiet weeks in
+onboarding is the stalled-onboarding signal). Active days are close to a Poisson
+process, so a silence of k mean gaps happens by chance with probability ~e^-k per
+gap: k x median (median = 0.69 x mean) with k = 3 was crossed by 1 gap in 8.
 Bucket (activity): day -> number of active events.
 """
 from __future__ import annotations
-
-from statistics import median
 
 from handlers.events import Account, Interaction, Purchase, Survey, Ticket
 from handlers.score import Component, unknown
@@ -81,9 +84,10 @@ def silence(state, day: int, config) -> tuple[int | None, float]:
     lo = day - config.windows.activity_baseline
     threshold = float(rule.min_days)
     days = sorted(d for d in past if d > lo)
-    if len(days) > rule.min_gaps:
-        gaps = [b - a for a, b in zip(days, days[1:])]
-        threshold = max(threshold, rule.gap_multiplier * median(gaps))
+    if len(days) > rule.min_gaps:  # mean gap between the first and last active day of the baseline
+        threshold = max(threshold, rule.gap_multiplier * (days[-1] - days[0]) / (len(days) - 1))
+    if _at_or_before(state, "signed_up_at", day) is not None and _at_or_before(state, "activated_at", day) is None:
+        threshold = min(threshold, float(rule.onboarding_days))
     return (None if last is None else day - last), threshold
 
 

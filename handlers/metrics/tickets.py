@@ -1,6 +1,12 @@
 """Support tickets: per-category counts (recurring issues), reopens, open tickets.
 
-Bucket: day -> [opened, closed, reopened, {category: opened+reopened}].
+A recurring issue is one category opened/reopened at least alerts.recurring_issue.min_count
+times within alerts.recurring_issue.window_days at one of alerts.recurring_issue.priorities
+(a burst of the same problem the customer flags as hurting, e.g. three high-priority billing
+tickets in two weeks), not a busy month of routine how-to questions.
+
+Bucket: day -> [opened, closed, reopened, {category: opened+reopened},
+{category: {priority: opened+reopened}}] (older 4-item buckets: every ticket counts).
 Open tickets come from ticket_id -> [occurred_at_ms, status code], keeping the
 status with the greatest (time, code), so duplicates and out-of-order delivery
 give the same answer. The map is bounded (closed tickets leave it after the
@@ -27,10 +33,13 @@ def fold(state, event, config) -> None:
     day = day_of(event.occurred_at_ms)
     b = state.tickets.get(day)
     if b is None:
-        b = state.tickets[day] = [0, 0, 0, {}]
+        b = state.tickets[day] = [0, 0, 0, {}, {}]
     b[code] += 1
     if code != 1:
         b[3][event.category] = b[3].get(event.category, 0) + 1
+        if len(b) > 4:
+            by_prio = b[4].setdefault(event.category, {})
+            by_prio[event.priority] = by_prio.get(event.priority, 0) + 1
     prev = state.ticket_status.get(event.ticket_id)
     if prev is None or (event.occurred_at_ms, code) > tuple(prev):
         state.ticket_status[event.ticket_id] = [event.occurred_at_ms, code]
@@ -61,6 +70,24 @@ def figures(state, day: int, config) -> tuple[int, int, dict[str, int]]:
     return opened, reopened, cats
 
 
+@by_day
+def bursts(state, day: int, config) -> dict[str, int]:
+    """{category: opened+reopened at a counted priority} within the recurring-issue window ending at day."""
+    rule = config.alerts.recurring_issue
+    counted = set(rule.priorities)
+    cats: dict[str, int] = {}
+    for _, b in window(state.tickets, day, rule.window_days):
+        if len(b) > 4 and counted:
+            for c, by_prio in b[4].items():
+                n = sum(k for p, k in by_prio.items() if p in counted)
+                if n:
+                    cats[c] = cats.get(c, 0) + n
+        else:
+            for c, n in b[3].items():
+                cats[c] = cats.get(c, 0) + n
+    return cats
+
+
 def recurring(cats: dict[str, int], config) -> dict[str, int]:
     k = config.alerts.recurring_issue.min_count
     return {c: n for c, n in sorted(cats.items()) if n >= k}
@@ -73,7 +100,7 @@ def read(state, as_of_ms: int, config) -> dict:
         "tickets_opened": opened,
         "reopened_tickets": reopened,
         "tickets_by_category": dict(sorted(cats.items())),
-        "recurring_issues": recurring(cats, config),
+        "recurring_issues": recurring(bursts(state, day_of(as_of_ms), config), config),
     }
 
 
@@ -81,8 +108,8 @@ def components(state, day: int, config) -> dict[str, Component]:
     # Never had a ticket: unknown (no evidence), not "perfect".
     if state.first_ticket_ms is None or day_of(state.first_ticket_ms) > day:
         return {"support": unknown("no tickets yet")}
-    opened, reopened, cats = figures(state, day, config)
-    rec = recurring(cats, config)
+    opened, reopened, _ = figures(state, day, config)
+    rec = recurring(bursts(state, day, config), config)
     c = config.components
     score = 100.0 - c.ticket_penalty * (opened + reopened) - c.reopen_penalty * reopened - c.recurring_penalty * len(rec)
     note = ("{} tickets, {} reopened{}", (opened + reopened, reopened, f", recurring {', '.join(rec)}" if rec else ""))
@@ -91,4 +118,5 @@ def components(state, day: int, config) -> dict[str, Component]:
 
 def change_sources(state, config) -> list[tuple]:
     first = [] if state.first_ticket_ms is None else [day_of(state.first_ticket_ms)]
-    return [(state.tickets, (0, config.windows.tickets)), (first, (0, config.windows.tickets))]
+    w = config.windows.tickets
+    return [(state.tickets, (0, w, config.alerts.recurring_issue.window_days)), (first, (0, w))]

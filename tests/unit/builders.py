@@ -48,8 +48,9 @@ def purchase(amount: float, kind: str = "new", day: float = 0, **kw):
     return ev("purchase", day, amount=amount, currency="EUR", kind=kind, **kw)
 
 
-def ticket(ticket_id: str, status: str = "opened", category: str = "billing", day: float = 0, **kw):
-    return ev("ticket", day, ticket_id=ticket_id, status=status, category=category, priority="normal", **kw)
+def ticket(ticket_id: str, status: str = "opened", category: str = "billing", day: float = 0,
+           priority: str = "normal", **kw):
+    return ev("ticket", day, ticket_id=ticket_id, status=status, category=category, priority=priority, **kw)
 
 
 def mention(sentiment: float | None = None, day: float = 0, text: str | None = None, **kw):

@@ -37,6 +37,15 @@ def test_detractor_fires_resolves_and_cooldown_suppresses_a_quick_repeat():
     assert first[0]["severity"] == "warning" and first[0]["evidence"]["last_nps_score"] == 2
 
 
+def test_detractor_pages_only_strong_detractors():
+    _, out = run([nps(6, 0), nps(5, 10)], 15)
+    assert of(out, "detractor") == []  # 5-6 count as detractors in NPS, but are not paged
+    _, out = run([nps(6, 0), nps(4, 10)], 15)
+    assert of(out, "detractor") == [("firing", "2024-05-11")]
+    _, out = run([nps(6, 0)], 5, config_with(alerts={"detractor": {"max_score": 6}}))
+    assert of(out, "detractor") == [("firing", "2024-05-01")]
+
+
 def test_entered_red_after_dwell_and_resolved_when_leaving_red():
     cfg = config_with(only=("nps",))
     events = [nps(10, 0, event_id=f"p{i}") for i in range(4)] + [nps(0, 10, event_id=f"d{i}") for i in range(10)]
@@ -49,14 +58,36 @@ def test_entered_red_after_dwell_and_resolved_when_leaving_red():
     assert bands[0] == "green" and "red" in bands and state.band == "green"
 
 
-def test_score_drop_fires_on_a_fast_fall():
-    cfg = config_with(only=("nps",))
-    events = [nps(10, 0, event_id=f"p{i}") for i in range(4)] + [nps(6, 3, event_id=f"d{i}") for i in range(4)]
-    _, out = run(events, 5, cfg)
+def _fast_fall():
+    # 4 promoters (score 83) then 4 detractors three days later (score ~49): a fall of ~34 points
+    return [nps(10, 0, event_id=f"p{i}") for i in range(4)] + [nps(6, 3, event_id=f"d{i}") for i in range(4)]
+
+
+def test_score_drop_fires_on_a_fast_fall_out_of_green():
+    cfg = config_with(only=("nps",), alerts={"score_drop": {"min_components": 1}})
+    _, out = run(_fast_fall(), 6, cfg)
     drops = [a for a in out.alerts if a["rule"] == "score_drop" and a["status"] == "firing"]
-    assert len(drops) == 1 and drops[0]["occurred_at"].startswith("2024-05-04")
+    # the score falls on day 3; the band leaves green after the 2-day dwell, on day 4
+    assert len(drops) == 1 and drops[0]["occurred_at"].startswith("2024-05-05")
     ev = drops[0]["evidence"]
-    assert ev["drop"] >= cfg.alerts.score_drop.points and ev["peak"] > ev["score"]
+    assert ev["drop"] >= cfg.alerts.score_drop.points and ev["peak"] > ev["score"] and ev["band"] == "yellow"
+
+
+def test_score_drop_is_not_paged_while_the_customer_is_still_green():
+    wide_green = {"green_enter": 45.0, "green_exit": 40.0, "red_enter": 10.0, "red_exit": 15.0}
+    cfg = config_with(only=("nps",), bands=wide_green, alerts={"score_drop": {"min_components": 1}})
+    _, out = run(_fast_fall(), 6, cfg)
+    assert of(out, "score_drop") == []  # ~49 is still green here
+    cfg = config_with(only=("nps",), bands=wide_green,
+                      alerts={"score_drop": {"min_components": 1, "out_of_green": False}})
+    _, out = run(_fast_fall(), 6, cfg)
+    assert of(out, "score_drop") == [("firing", "2024-05-04")]  # the old behaviour: on the day of the fall
+
+
+def test_score_drop_needs_a_score_resting_on_enough_components():
+    cfg = config_with(only=("nps",))  # one component < min_components (5)
+    _, out = run(_fast_fall(), 6, cfg)
+    assert cfg.alerts.score_drop.min_components > 1 and of(out, "score_drop") == []
 
 
 def test_negative_mention_spike_fires_and_resolves_when_the_window_passes():
@@ -72,24 +103,51 @@ def test_no_spike_when_negatives_are_usual_for_this_customer():
 
 
 def test_recurring_issue_per_category_with_dedupe_key():
-    events = [ticket(f"t{i}", "opened", "billing", i + 1) for i in range(3)] + [ticket("x", "opened", "login", 2)]
+    events = [ticket(f"t{i}", "opened", "billing", i + 1, "high") for i in range(3)]
+    events += [ticket("x", "opened", "login", 2, "urgent")]
     _, out = run(events, 35)
     rec = [a for a in out.alerts if a["rule"] == "recurring_issue"]
-    assert [(a["status"], a["occurred_at"][:10]) for a in rec] == [("firing", "2024-05-04"), ("resolved", "2024-06-01")]
+    # fires with the third high-priority billing ticket (day 3); resolves when day 1 leaves the 14-day window
+    assert [(a["status"], a["occurred_at"][:10]) for a in rec] == [("firing", "2024-05-04"), ("resolved", "2024-05-16")]
     assert rec[0]["dedupe_key"] == "c1/recurring_issue/billing" and rec[0]["evidence"]["tickets"] == 3
+    assert rec[0]["evidence"]["window_days"] == 14
 
 
-def test_silence_beyond_usual_interval_and_resolved_by_contact():
-    events = [interaction("inbound", "call", d) for d in (0, 5, 10, 15)] + [purchase(10, day=40)]
-    _, out = run(events, 45)
-    # gaps 5,5,5 -> 3 x 5 = 15 < min_days 21: silent from day 37 (22 days after day 15)
-    assert of(out, "silence") == [("firing", "2024-06-07"), ("resolved", "2024-06-10")]
+def test_recurring_issue_ignores_spread_out_or_routine_tickets():
+    spread = [ticket(f"t{i}", "opened", "billing", 7 * i, "high") for i in range(3)]  # 3 in 15 days
+    routine = [ticket(f"h{i}", "opened", "how_to", 20 + i) for i in range(4)]  # normal priority
+    _, out = run(spread + routine, 40)
+    assert of(out, "recurring_issue") == []
+    _, out = run(routine, 40, config_with(alerts={"recurring_issue": {"priorities": []}}))
+    assert of(out, "recurring_issue")[0] == ("firing", "2024-05-23")  # counting every priority
+
+
+def test_silence_beyond_four_weeks_and_resolved_by_contact():
+    events = [interaction("inbound", "call", d) for d in range(0, 21, 2)] + [purchase(10, day=52)]
+    _, out = run(events, 55)
+    # mean gap 2 -> 4 x 2 = 8 < min_days 28: silent from day 49 (29 days after day 20)
+    assert of(out, "silence") == [("firing", "2024-06-19"), ("resolved", "2024-06-22")]
 
 
 def test_silence_threshold_follows_a_slow_customers_rhythm():
-    events = [interaction("inbound", "call", d) for d in (0, 10, 20, 30)]
+    events = [interaction("inbound", "call", d) for d in range(0, 71, 10)]
+    _, out = run(events, 115)
+    assert of(out, "silence") == [("firing", "2024-08-20")]  # 4 x mean gap 10 = 40 days after day 70
+
+
+def test_silence_uses_min_days_until_the_rhythm_is_known():
+    events = [interaction("inbound", "call", d) for d in (0, 10, 20, 30)]  # 3 gaps < min_gaps
     _, out = run(events, 70)
-    assert of(out, "silence") == [("firing", "2024-07-01")]  # 3 x median gap 10 = 30 days after day 30
+    assert of(out, "silence") == [("firing", "2024-06-29")]  # 29 days after day 30 (3 gaps: rhythm not trusted)
+
+
+def test_silence_is_shorter_for_a_customer_stuck_in_onboarding():
+    signed = [account(0, signed_up_at=at(0)), ticket("t1", "opened", "onboarding", 2)]
+    _, out = run(signed, 25)
+    assert of(out, "silence") == [("firing", "2024-05-18")]  # 15 days after day 2 (onboarding_days 14)
+    activated = [account(0, signed_up_at=at(0), activated_at=at(1)), ticket("t1", "opened", "onboarding", 2)]
+    _, out = run(activated, 25)
+    assert of(out, "silence") == []
 
 
 def test_cancellation_critical_and_resolved_when_withdrawn():

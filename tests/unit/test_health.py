@@ -78,7 +78,7 @@ def test_health_change_carries_breakdown_and_config_version():
     assert len(first) == 1 and first[0]["previous_score"] is None and first[0]["band"] == "green"
     for i in range(3):
         from handlers.customer import apply
-        apply(state, ticket(f"t{i}", day=1), cfg)
+        apply(state, ticket(f"t{i}", day=1, priority="high"), cfg)
     change = advance(state, at(2, 6), cfg).health_changes[0]
     assert change["config_version"] == "test"
     parts = change["delta_by_component"]

@@ -6,11 +6,12 @@ import pytest
 from handlers.customer import advance, apply, derived_events, read_metrics
 from handlers.lexicon import sentiment
 
-from .builders import CONFIG, account, at, ces, csat, fold_all, interaction, mention, nps, purchase, ticket
+from .builders import (CONFIG, account, at, ces, config_with, csat, fold_all, interaction, mention, nps, purchase,
+                       ticket)
 
 
-def metrics(events, as_of_day, customer="c1"):
-    return read_metrics(fold_all(events, customer=customer), at(as_of_day), CONFIG)
+def metrics(events, as_of_day, config=CONFIG, customer="c1"):
+    return read_metrics(fold_all(events, config, customer=customer), at(as_of_day), config)
 
 
 def test_nps_counts_value_interval_latest_and_window():
@@ -91,16 +92,21 @@ def test_negative_mentions_mean_sentiment_spike_and_lexicon():
 
 
 def test_tickets_open_reopened_by_category_and_recurring():
-    events = [ticket("t1", "opened", "billing", 1), ticket("t1", "closed", "billing", 2),
-              ticket("t1", "reopened", "billing", 3), ticket("t2", "opened", "billing", 4),
+    events = [ticket("t1", "opened", "billing", 1, "high"), ticket("t1", "closed", "billing", 2, "high"),
+              ticket("t1", "reopened", "billing", 3, "high"), ticket("t2", "opened", "billing", 4, "urgent"),
               ticket("t3", "opened", "login", 5), ticket("t3", "closed", "login", 6),
               ticket("t4", "closed", "login", 8), ticket("t4", "opened", "login", 7)]  # out of order
     m = metrics(events, 10)
     assert m["open_tickets"] == 2  # t1 reopened, t2 opened
     assert m["reopened_tickets"] == 1
     assert m["tickets_by_category"] == {"billing": 3, "login": 2}
-    assert m["recurring_issues"] == {"billing": 3}
+    assert m["recurring_issues"] == {"billing": 3}  # login: 2, and normal priority
     assert metrics(events, 40)["tickets_by_category"] == {}  # out of the 30-day window
+    assert metrics(events, 16)["recurring_issues"] == {}  # day 1 left the 14-day burst window
+    routine = [ticket(f"h{i}", "opened", "how_to", i) for i in range(4)]  # normal priority: not a burst
+    assert metrics(routine, 5)["recurring_issues"] == {}
+    every = config_with(alerts={"recurring_issue": {"priorities": []}})
+    assert metrics(routine, 5, every)["recurring_issues"] == {"how_to": 4}
 
 
 def test_contacts_both_ways_ratio_and_deviation_from_own_baseline():
