@@ -93,10 +93,8 @@ async def read_from_start(bootstrap: str, topics: list[str], handle: Callable) -
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
+        await consumer.topics()  # loads the cluster metadata: partitions_for_topic needs it
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not partitions:  # metadata for these topics not loaded yet
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -170,10 +168,11 @@ def consumed(worker) -> int:
     return int(metric_sum(scrape(worker), "cshealth_events_consumed_total"))
 
 
-def steady_rate(worker, count: Callable[[], int], start: int, target: int, timeout_s: float) -> float:
+def steady_rate(worker, count: Callable[[], int], start: int, target: int, timeout_s: float,
+                say: Callable[[str], None] | None = None) -> float:
     """Events/s from the last poll that saw `start` to the first that saw `target`."""
     deadline = time.monotonic() + timeout_s
-    idle_at = time.monotonic()
+    idle_at = reported = time.monotonic()
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             raise click.ClickException(f"{worker.command} exited {worker.proc.returncode}: {worker.tail_log()}")
@@ -182,6 +181,9 @@ def steady_rate(worker, count: Callable[[], int], start: int, target: int, timeo
             idle_at = now
         elif seen >= target:
             return (target - start) / max(now - idle_at, POLL_S)
+        if say and now - reported >= 30:  # long runs: show that it moves
+            reported = now
+            say(f"    {seen - start:,} of {target - start:,} events")
         time.sleep(POLL_S)
     raise click.ClickException(f"{worker.command} did not fold {target - start} events in {timeout_s:.0f}s")
 
@@ -253,6 +255,7 @@ def event_age(worker, settings, templates: list[dict], rate: float, seconds: flo
     before = scrape(worker)
     start = int(metric_sum(before, "cshealth_events_consumed_total"))
     asyncio.run(produce_events(settings, fresh(), rate=rate, linger_ms=5))
+    # waits until the worker folded them all (the rate itself is not wanted here)
     steady_rate(worker, lambda: consumed(worker), start, start + expected, timeout_s=timeout_for(expected))
     after, base = age_buckets(scrape(worker)), age_buckets(before)
     delta = [(bound, count - base.get(bound, 0.0)) for bound, count in after.items()]
@@ -306,7 +309,8 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         rss.watch(worker.proc.pid)
         worker.wait_ready(timeout_s=300)
         # all input events and the referral credits they derive: every state folded, every output sent
-        result["worker_eps"] = steady_rate(worker, lambda: consumed(worker), 0, events + derived, timeout_for(events))
+        result["worker_eps"] = steady_rate(worker, lambda: consumed(worker), 0, events + derived,
+                                          timeout_for(events), say)
         result["state_bytes_per_customer"] = changelog_state_bytes(bootstrap, f"{prefix}-customer-state-changelog")
         result["age_rate_eps"] = result["worker_eps"] / 2
         say(f"    event age at {result['age_rate_eps']:.0f} events/s for {age_seconds:.0f}s ...")
@@ -336,7 +340,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     try:
         naive.wait_ready(timeout_s=300)
         result["naive_faust_eps"] = steady_rate(naive, lambda: naive.get("/progress")[1]["events"], 0,
-                                                events + derived, timeout_for(events))
+                                                events + derived, timeout_for(events), say)
     finally:
         naive.stop()
 
@@ -397,8 +401,10 @@ def bench_command(events: int, customers: int, json_out: Path | None, partitions
     # Producing right after creating the topics retries NotLeaderForPartition: expected, not news.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
+    started = time.monotonic()
+
     def say(line: str) -> None:
-        click.echo(line, err=True)
+        click.echo(f"[{time.monotonic() - started:6.1f}s] {line}", err=True)
 
     temp = tempfile.TemporaryDirectory(prefix="cshealth-bench-") if work_dir is None else None
     work = Path(temp.name) if temp else work_dir
