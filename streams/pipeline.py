@@ -9,6 +9,7 @@ duplicate event_ids.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ from streams.watermark import Watermark
 
 log = logging.getLogger("cshealth.pipeline")
 
-import os
-DEBUG_LATE = os.environ.get("CSHEALTH_DEBUG_LATE")
+# Set CSHEALTH_DEBUG_LATE=1 to log each late event with the watermark's inputs (why was it late?).
+DEBUG_LATE = bool(os.environ.get("CSHEALTH_DEBUG_LATE"))
 KIND_HEADER = "cshealth-kind"
 WATERMARK_KEY_PREFIX = b"\x00watermark:"
 
