@@ -89,6 +89,8 @@ class HealthWorker:
         self.settings = settings
         self.config = config or load_config(settings.health_config)
         self.metrics = metrics or Metrics()
+        self.metrics.preset(list(settings.input_topics), {
+            name: rule.severity for name, rule in self.config.alerts if getattr(rule, "enabled", True)})
         self.topics = internal_topics(settings)
         self.recovered = False
         self.app = faust.App(

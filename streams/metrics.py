@@ -57,3 +57,33 @@ class Metrics:
                                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.health_score = Histogram("cshealth_health_score", "Health scores at each evaluation", ["segment"],
                                       registry=r, buckets=tuple(range(10, 101, 10)))
+
+    def preset(self, input_topics: list[str], rule_severities: dict[str, str]) -> None:
+        """Create every bounded label set at 0, so rate()/increase() see each series' first increment."""
+        from handlers.events import DECODE_REASONS
+
+        segments = (*SEGMENTS, "other")
+        for topic in input_topics:
+            for counter in (self.events_consumed, self.events_duplicate, self.events_late, self.dlq_records):
+                counter.labels(topic)
+            for reason in (*DECODE_REASONS, "processing_error"):
+                self.events_rejected.labels(topic, reason)
+        categories = {"nps": ("promoter", "passive", "detractor"), "csat": ("satisfied", "neutral", "unsatisfied"),
+                      "ces": ("low_effort", "neutral", "high_effort")}
+        for kind, names in categories.items():
+            for segment in segments:
+                for category in names:
+                    self.survey_responses.labels(kind, segment, category)
+        for category in categories["nps"]:
+            self.survey_responses.labels("enps", "other", category)
+        for segment in segments:
+            self.negative_mentions.labels(segment)
+            for kind in ("new", "repeat", "renewal", "expansion", "contraction", "refund"):
+                self.revenue.labels(segment, kind)
+        for rule, severity in rule_severities.items():
+            for status in ("firing", "resolved"):
+                self.alerts.labels(rule, severity, status)
+        for direction in ("up", "down"):
+            self.score_changes.labels(direction)
+        for outcome in ("ok", "error"):
+            self.alertmanager_posts.labels(outcome)

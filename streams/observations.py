@@ -15,22 +15,24 @@ def survey_category(kind: str, score: int) -> str:
         return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
     if kind == "csat":
         return "satisfied" if score >= 4 else "neutral" if score == 3 else "unsatisfied"
-    return "low_effort" if score <= 3 else "neutral" if score <= 4 else "high_effort"  # ces 1-7
+    return "high_effort" if score <= 3 else "neutral" if score == 4 else "low_effort"  # ces 1-7: 7 = very easy
 
 
 def observe_event(metrics: Metrics, event: Event, state: CustomerState) -> None:
     segment = segment_label(profile_field(state, "segment"))
     kind = event.kind
     if kind == "survey":
-        survey_kind = "enps" if event.respondent == "employee" else event.survey_kind
-        if survey_kind == "enps" and event.survey_kind != "nps":
-            return
-        category = survey_category("nps" if survey_kind == "enps" else survey_kind, event.score)
-        metrics.survey_responses.labels(survey_kind, segment, category).inc()
+        metrics.survey_responses.labels(event.survey_kind, segment, survey_category(event.survey_kind, event.score)).inc()
     elif kind == "purchase":
         metrics.revenue.labels(segment, event.purchase_kind).inc(event.amount)
     elif kind == "mention" and event.sentiment is not None and event.sentiment <= NEGATIVE_SENTIMENT:
         metrics.negative_mentions.labels(segment).inc()
+
+
+def observe_employee_survey(metrics: Metrics, event: Event) -> None:
+    """eNPS is company-wide: counted, never folded into a customer's state."""
+    if event.survey_kind == "nps":
+        metrics.survey_responses.labels("enps", "other", survey_category("nps", event.score)).inc()
 
 
 def observe_outputs(metrics: Metrics, outputs: Outputs) -> None:

@@ -20,11 +20,11 @@ from aiokafka.partitioner import murmur2
 
 from handlers.config import HealthConfig
 from handlers.customer import advance, apply, derived_events, due_day, snapshot
-from handlers.events import MAX_EVENT_BYTES, DecodeError, decode
+from handlers.events import DecodeError, decode, is_employee_survey
 from handlers.state import CustomerState
 from handlers.timeutil import DAY_MS
 from streams.metrics import Metrics
-from streams.observations import observe_event, observe_outputs
+from streams.observations import observe_employee_survey, observe_event, observe_outputs
 from streams.watermark import Watermark
 
 log = logging.getLogger("cshealth.pipeline")
@@ -132,6 +132,9 @@ class Pipeline:
         result = decode(raw, kind)
         if isinstance(result, DecodeError):
             self._dead_letter(record, source_topic, result)
+            return None
+        if is_employee_survey(result):
+            observe_employee_survey(self.metrics, result)
             return None
         customer_key = result.customer_id.encode()
         if record.topic in self.input_kinds and (

@@ -5,8 +5,9 @@ topic can race days ahead of another, and a max-based watermark would close tick
 the slower topics' events of those days arrived. An input holds the watermark back while
 records keep coming from it (within `idle_s`) or Kafka says it has unread records; one
 that is quiet and caught up lets go, so a quiet topic, or the end of a stream, does not
-freeze it. An assigned input that has not delivered anything yet holds it too, for
-`idle_s` after the first record of any input (the fetcher reaches every partition by then).
+freeze it. For `idle_s` after the stream starts or resumes after a quiet spell, every
+assigned input holds (one not heard from yet blocks): high-water marks are stale until
+each partition's next fetch, and the fetcher reaches every partition by then.
 """
 from __future__ import annotations
 
@@ -28,14 +29,18 @@ class Watermark:
         self.floor = 0  # never goes back: restored from state, or reached before
         self.hold_until = clock() + idle_s
         self.first_record_at: float | None = None
+        self.last_record_at = 0.0
         # An unread input blocks at most this long (its records may have been deleted by retention).
         self.max_wait_s = 6 * idle_s
         self.blocked_since: dict[tuple[str, int], float] = {}
 
     def observe(self, topic: str, partition: int, event_ms: int, offset: int) -> None:
         now = self.clock()
-        if self.first_record_at is None:
+        if self.first_record_at is None or now - self.last_record_at >= self.idle_s:
+            # The stream (re)starts: high-water marks are stale until each partition's next
+            # fetch, so every input holds for one idle period, as at start-up.
             self.first_record_at = now
+        self.last_record_at = now
         entry = self.inputs.get((topic, partition))
         if entry is None:
             self.inputs[(topic, partition)] = [event_ms, now, offset]
@@ -55,15 +60,18 @@ class Watermark:
     def forget(self, partitions: set[int]) -> None:
         self.inputs = {tp: v for tp, v in self.inputs.items() if tp[1] not in partitions}
 
+    def _in_grace(self, now: float) -> bool:
+        return self.first_record_at is not None and now - self.first_record_at < self.idle_s
+
     def _unread_blocks(self, tp: tuple[str, int], now: float) -> bool:
-        if self.first_record_at is not None and now - self.first_record_at < self.idle_s:
+        if self._in_grace(now):
             return True
         if self.pending(tp[0], tp[1], None):
             return now - self.blocked_since.setdefault(tp, now) < self.max_wait_s
         return False
 
     def _holding(self, tp: tuple[str, int], seen: float, offset: int, now: float) -> bool:
-        return now - seen < self.idle_s or bool(self.pending(tp[0], tp[1], offset))
+        return now - seen < self.idle_s or self._in_grace(now) or bool(self.pending(tp[0], tp[1], offset))
 
     def current(self) -> int:
         now = self.clock()

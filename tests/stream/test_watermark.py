@@ -63,3 +63,19 @@ def test_start_up_hold():
     assert mark.current() == 0
     clock.now = 12
     assert mark.current() == 7_000
+
+
+def test_a_burst_after_a_quiet_spell_waits_for_every_input():
+    mark, clock = make(pending=lambda t, p, o: 0)
+    mark.observe("a", 0, 1_000, 0)
+    mark.observe("b", 0, 1_000, 0)
+    clock.now = 30
+    assert mark.current() == 1_000
+    clock.now = 60  # quiet for long; a burst starts on one input with stale high-water marks elsewhere
+    mark.observe("a", 0, 20_000, 1)
+    assert mark.current() == 1_000
+    mark.observe("b", 0, 15_000, 1)
+    clock.now = 64
+    assert mark.current() == 15_000  # the slower input decides while both deliver
+    clock.now = 70
+    assert mark.current() == 20_000  # both quiet and caught up again
