@@ -93,7 +93,7 @@ async def read_from_start(bootstrap: str, topics: list[str], handle: Callable) -
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # loads the cluster metadata: partitions_for_topic needs it
+        await consumer._client.force_metadata_update()  # fresh topics: partitions_for_topic needs their metadata
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

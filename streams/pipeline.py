@@ -66,7 +66,8 @@ class Pipeline:
                  health_topic: str, changes_topic: str, alerts_topic: str, dlq_topic: str,
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
-                 assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None) -> None:
+                 assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
+                 sweep_min_interval_s: float = 10.0) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -86,7 +87,9 @@ class Pipeline:
         self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
         self._emitted: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
-        self._swept: dict[int, tuple[int, int]] = {}  # partition -> (watermark day, closable day) at last sweep
+        # partition -> ((watermark day, closable day), wall time) of its last sweep
+        self._swept: dict[int, tuple[tuple[int, int], float]] = {}
+        self.sweep_min_interval_s = sweep_min_interval_s
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: Iterable[InputRecord]) -> None:
@@ -235,9 +238,13 @@ class Pipeline:
         if self.watermark_ms == 0:
             return 0
         position = (self.watermark_ms // DAY_MS, due_day(self.watermark_ms, self.config))
-        if self._swept.get(partition) == position:
+        last_position, last_wall = self._swept.get(partition, (None, float("-inf")))
+        # advance() catches up every due day in one call, so sweeping less often changes only
+        # when outputs go out, not what they say: during a backlog the day moves every batch,
+        # and a sweep per day of every customer would dominate the work.
+        if last_position == position or self.clock() - last_wall < self.sweep_min_interval_s:
             return 0
-        self._swept[partition] = position
+        self._swept[partition] = (position, self.clock())
         customers = self.customers_by_partition.get(partition, ())
         for customer_key in list(customers):
             try:

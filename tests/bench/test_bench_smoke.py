@@ -1,0 +1,44 @@
+"""`cshealth bench` end to end at a tiny size against the session broker: every key, sane values."""
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from streams.bench import quantile
+from streams.cli import main
+
+REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
+            "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "naive_to_worker",
+            "events", "customers", "machine", "goals")
+
+
+def test_quantile_interpolates_like_prometheus():
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0)]
+    assert quantile(buckets, 0.5) == pytest.approx(0.1)
+    assert quantile(buckets, 0.7) == pytest.approx(0.3)
+    assert quantile([(1.0, 0.0), (math.inf, 4.0)], 0.99) == 1.0  # only +Inf: the largest finite bound
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(180)
+def test_bench_smoke(kafka_bootstrap, tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main, ["bench", "--events", "3000", "--customers", "300", "--partitions", "2", "--age-seconds", "3",
+               "--work-dir", str(tmp_path / "work"), "--json", str(out)],
+        env={"CSHEALTH_BOOTSTRAP_SERVERS": kafka_bootstrap})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    report = orjson.loads(out.read_bytes())
+    assert set(REQUIRED) <= set(report)
+    assert (report["events"], report["customers"]) == (3000, 300)
+    for key in ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "p99_event_age_s"):
+        assert report[key] > 0, key
+    assert report["worker_to_limit"] == pytest.approx(report["worker_eps"] / report["limit_eps"])
+    assert report["naive_to_worker"] == pytest.approx(report["naive_faust_eps"] / report["worker_eps"])
+    assert 0 <= report["p50_event_age_s"] <= report["p99_event_age_s"] < 3600
+    assert 10 * 2**20 < report["peak_rss_bytes"] < 8 * 2**30
+    assert 100 < report["state_bytes_per_customer"] < 64 * 1024
+    assert "cshealth worker" in result.output and "goals:" in result.output
