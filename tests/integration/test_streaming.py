@@ -42,7 +42,7 @@ def big_stream():
 
 @pytest.fixture(scope="module")
 def small_stream():
-    events = generate(1000, 60, seed=5)
+    events = generate(400, 45, seed=5)
     return events, oracle(events)
 
 
@@ -60,7 +60,8 @@ def workers(tmp_path):
         worker.stop()
 
 
-def assert_equal_to_replay(bootstrap, env, expected, timeout_s=300):
+# Generous: the worker runs at a few hundred events/s on a busy 2-core CI box (see issue 7).
+def assert_equal_to_replay(bootstrap, env, expected, timeout_s=900):
     latest = wait_for_equal(bootstrap, env["CSHEALTH_TOPIC_HEALTH"], expected, timeout_s=timeout_s)
     wrong = [cid for cid in expected if comparable(latest.get(cid)) != comparable(expected[cid])]
     assert not wrong, f"{len(wrong)} of {len(expected)} customers differ: {mismatches(expected, latest)}"
@@ -126,7 +127,7 @@ def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_pr
 
     asyncio.run(send_bad())
     produce(env, events[half:])
-    assert_equal_to_replay(kafka_bootstrap, env, expected, timeout_s=180)
+    assert_equal_to_replay(kafka_bootstrap, env, expected)
 
     async def read_dlq():
         consumer = AIOKafkaConsumer(env["CSHEALTH_TOPIC_DLQ"], bootstrap_servers=kafka_bootstrap,
@@ -200,7 +201,7 @@ def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, un
     produce(env, ordered[half:])
     latest = assert_equal_to_replay(kafka_bootstrap, env, expected)
     # Both serve every customer: a request reaching the non-owner is routed to the owner.
-    sample = random.Random(5).sample(sorted(expected), 60)
+    sample = random.Random(5).sample(sorted(expected), 40)
     for worker in (first, second):
         for cid in sample:
             status, body = worker.get(f"/customers/{cid}")
@@ -236,7 +237,7 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
         time.sleep(3)
         broker = local_kafka.start(data_dir, port=broker.port)
         produce(env, ordered[half:])
-        assert_equal_to_replay(broker.bootstrap, env, expected, timeout_s=240)
+        assert_equal_to_replay(broker.bootstrap, env, expected)
         assert worker.proc.poll() is None, "the worker must reconnect, not exit"
     finally:
         local_kafka.stop(data_dir)
