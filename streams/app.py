@@ -4,7 +4,6 @@ Thin on purpose: the work per batch lives in streams.pipeline and the domain in 
 """
 from __future__ import annotations
 
-import logging
 import weakref
 from typing import Any
 
@@ -19,7 +18,6 @@ from streams.pipeline import InputRecord, Pipeline
 from streams.settings import Settings
 from streams.topics import internal_topics
 
-log = logging.getLogger("cshealth")
 
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.2
