@@ -4,8 +4,9 @@ Thin on purpose: the work per batch lives in streams.pipeline and the domain in 
 """
 from __future__ import annotations
 
+import logging
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 import faust
 from faust.streams import _current_event  # the partition context of table reads and writes
@@ -25,15 +26,51 @@ SWEEP_INTERVAL_S = 2.0
 TICK = b"tick"
 
 
+class KafkaOutbox:
+    """Collects a batch's records, then hands them all to the producer before the batch's
+    events are acknowledged (so before any commit can pass them).
+
+    Not Faust's send_soon: its buffer drains one record per event-loop turn, and its flush
+    gives up after 0.1 s without a send, so a commit (or a rebalance) could pass records
+    still waiting there; those were lost (changelog writes and referral credits)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.pending: list[tuple] = []
+        self.failure: BaseException | None = None
+
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None,
+             partition: int | None = None, on_sent: Callable[[Any], None] | None = None) -> None:
+        self.pending.append((topic, key, value, list(headers.items()) if headers else None, partition, on_sent))
+
+    async def drain(self) -> None:
+        """Queue everything in the producer (which batches it); a failed send stops the worker,
+        before the records it carried could be committed past."""
+        if self.failure is not None:
+            raise RuntimeError(f"a Kafka send failed: {self.failure!r}") from self.failure
+        pending, self.pending = self.pending, []
+        send = self.app.producer.send
+        for topic, key, value, headers, partition, on_sent in pending:
+            future = await send(topic, key, value, partition, None, headers)
+            future.add_done_callback(on_sent or self._check)
+
+    def _check(self, future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.failure = future.exception()
+
+
 class FaustTableStore:
-    """StateStore over a Faust table, writing each key in its own partition's context.
+    """StateStore over a Faust table: the local store in the owning record's partition, and the
+    changelog record through the outbox.
 
-    Faust picks the changelog partition and the RocksDB partition DB from the *current
-    event*; a batch mixes partitions, so we set the context of the record that owns the key.
-    """
+    Faust picks the RocksDB partition DB from the *current event*; a batch mixes partitions,
+    so reads and writes run in the context of the record that owns the key. The changelog is
+    written like Table.on_key_set does, minus Faust's producer buffer (see KafkaOutbox)."""
 
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: faust.Table, outbox: KafkaOutbox) -> None:
         self.table = table
+        self.outbox = outbox
+        self.changelog_topic = table.changelog_topic.get_topic_name()
 
     def _in_context(self, origin: Any):
         return _current_event.set(weakref.ref(origin) if origin is not None else None)
@@ -48,26 +85,31 @@ class FaustTableStore:
     def put(self, key: bytes, value: bytes, origin: Any) -> None:
         token = self._in_context(origin)
         try:
-            self.table[key] = value
+            self.table.data[key] = value
         finally:
             _current_event.reset(token)
+        self.outbox.send(self.changelog_topic, key, value, partition=origin.message.partition,
+                         on_sent=self._persisted)
+
+    def _persisted(self, future) -> None:
+        """What Faust's Table._on_changelog_sent does: remember the changelog offset the local
+        store holds, so a restart with the same state dir replays only what came after."""
+        if future.cancelled() or future.exception() is not None:
+            self.outbox._check(future)
+            return
+        sent = future.result()
+        self.table.data.set_persisted_offset(TP(sent.topic, sent.partition), sent.offset)
 
     def keys(self):
         return self.table.keys()
 
 
-class FaustOutbox:
-    """Sends without awaiting each record: the producer batches, and commit flushes it first."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-        self._topics: dict[str, faust.TopicT] = {}
-
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        target = self._topics.get(topic)
-        if target is None:
-            target = self._topics[topic] = self.app.topic(topic, key_serializer="raw", value_serializer="raw")
-        target.send_soon(key=key, value=value, headers=headers or None)
+def quiet_client_logs(level: str) -> None:
+    """aiokafka and Faust log every produced record at debug level; keep them at the worker's level
+    (at least info) so that formatting those lines never costs on the hot path."""
+    threshold = max(logging.INFO, logging.getLevelName(level.upper()))
+    for name in ("aiokafka", "faust", "mode"):
+        logging.getLogger(name).setLevel(threshold)
 
 
 def faust_credentials(settings: Settings):
@@ -116,8 +158,8 @@ class HealthWorker:
         # Keys and values are raw bytes: CustomerState encodes itself.
         self.table = self.app.Table("customer-state", default=None, partitions=settings.partitions,
                                     key_type=bytes, value_type=bytes)
-        self.store = FaustTableStore(self.table)
-        self.outbox = FaustOutbox(self.app)
+        self.outbox = KafkaOutbox(self.app)
+        self.store = FaustTableStore(self.table, self.outbox)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
@@ -139,10 +181,16 @@ class HealthWorker:
 
         @app.agent(source, concurrency=1)  # concurrency > 1 can commit past unprocessed records (faust #606)
         async def fold(stream):
+            quiet_client_logs(settings.log_level)
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
                 records, ticks = [], []
+                assigned = app.consumer.assignment()
                 for event in events:
                     message = event.message
+                    if message.tp not in assigned:
+                        # Taken before a rebalance moved its partition away: the new owner reads it
+                        # again from the committed offset; folding it here would write stale state.
+                        continue
                     if message.topic == ticks_topic:
                         ticks.append(event)
                         continue
@@ -154,6 +202,7 @@ class HealthWorker:
                     pipeline.process_batch(records)
                 for tick in ticks:
                     pipeline.sweep(tick.message.partition, tick)
+                await self.outbox.drain()
 
         @app.timer(SWEEP_INTERVAL_S)
         async def sweep_and_gauges():

@@ -5,6 +5,8 @@ Counts are additive so that N workers sum up in PromQL; ratios live in recording
 """
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 SEGMENTS = ("enterprise", "mid_market", "smb")
@@ -57,6 +59,13 @@ class Metrics:
                                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.health_score = Histogram("cshealth_health_score", "Health scores at each evaluation", ["segment"],
                                       registry=r, buckets=tuple(range(10, 101, 10)))
+        # labels() validates and locks on every call; the hot path reuses each label set's child.
+        # Not for the gauges that update_gauges clears (a cached child would outlive its series).
+        for metric in (self.events_consumed, self.events_rejected, self.events_duplicate, self.events_late,
+                       self.dlq_records, self.score_changes, self.band_transitions, self.alerts,
+                       self.survey_responses, self.negative_mentions, self.revenue, self.event_age,
+                       self.health_score):
+            metric.labels = functools.lru_cache(maxsize=None)(metric.labels)
 
     def preset(self, input_topics: list[str], rule_severities: dict[str, str]) -> None:
         """Create every bounded label set at 0, so rate()/increase() see each series' first increment."""
