@@ -77,6 +77,21 @@ def transitions(state, day: int, conds: dict, health_fn, config) -> list[dict]:
     return out
 
 
+def still_firing(state, health: dict, config) -> list[dict]:
+    """Firing records for the paged conditions still active, as of their fire day.
+
+    A pager forgets an alert that is not re-posted (Alertmanager after its endsAt); the
+    state does not, so a worker that (re)gains a customer can page its open alerts again."""
+    out = []
+    for rk, (since, fire_day) in sorted(state.active.items()):
+        if fire_day < 0:
+            continue  # within cooldown: never paged
+        rule, _, key = rk.partition("|")
+        out.append(record(state, rule, key, "firing", since, fire_day, {"active_since": iso(end_of_day(since))},
+                          f"{rule.replace('_', ' ')} still active", health, config))
+    return out
+
+
 def prune(state, cursor_day: int, config) -> None:
     for rk in [rk for rk, d in state.fired.items()
                if rk not in state.active and cursor_day - d >= getattr(config.alerts, rk.partition("|")[0]).cooldown_days]:

@@ -19,6 +19,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from handlers.config import HealthConfig
+from handlers.alerts import still_firing
 from handlers.customer import advance, apply, derived_events, due_day, snapshot
 from handlers.events import DecodeError, decode, is_employee_survey
 from handlers.state import CustomerState
@@ -90,6 +91,7 @@ class Pipeline:
         # partition -> ((watermark day, closable day), wall time) of its last sweep
         self._swept: dict[int, tuple[tuple[int, int], float]] = {}
         self.sweep_min_interval_s = sweep_min_interval_s
+        self._restored: set[int] = set()  # partitions (re)gained from the table, open alerts not re-paged yet
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: Iterable[InputRecord]) -> None:
@@ -246,6 +248,8 @@ class Pipeline:
         # and a sweep per day of every customer would dominate the work.
         if last_position == position or self.clock() - last_wall < self.sweep_min_interval_s:
             return 0
+        newly_owned = partition in self._restored
+        self._restored.discard(partition)
         self._swept[partition] = (position, self.clock())
         customers = self.customers_by_partition.get(partition, ())
         for customer_key in list(customers):
@@ -253,10 +257,19 @@ class Pipeline:
                 state = self._load(customer_key, origin)
                 if self._evaluate_and_emit(customer_key, state):
                     self.store.put(customer_key, state.to_bytes(), origin)
+                if newly_owned and state.active:
+                    self._page_again(state)
             except Exception:  # one customer's bug must not stop the others' evaluation
                 log.exception("sweeping %r failed", customer_key)
         self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
         return len(customers)
+
+    def _page_again(self, state: CustomerState) -> None:
+        """After a restart or a rebalance the pager's memory of open alerts is gone (the old
+        worker re-posted them); the state still has them, so the new owner posts them again."""
+        health = snapshot(state, self.watermark_ms, self.config)["health"]
+        for alert in still_firing(state, health, self.config):
+            self.on_alert(alert)
 
     def restore_partition(self, partition: int, keys: Iterable[bytes]) -> None:
         """After recovery: learn which customers live on a newly assigned partition, and its watermark."""
@@ -270,6 +283,7 @@ class Pipeline:
         if raw:
             self.watermark.restore(int(raw))
         self.watermark.hold()
+        self._restored.add(partition)
 
     def forget_partition(self, partition: int) -> None:
         self.watermark.forget({partition})
@@ -278,6 +292,7 @@ class Pipeline:
             self.bands.pop(key, None)
             self._emitted.pop(key, None)
         self._swept.pop(partition, None)
+        self._restored.discard(partition)
 
     def view(self, customer_key: bytes) -> dict | None:
         """The customer's health as of the watermark, without changing state (HTTP view)."""

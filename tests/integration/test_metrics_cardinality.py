@@ -31,6 +31,7 @@ from handlers.timeutil import DAY_MS
 from streams.app import HealthWorker
 from streams.metrics import Metrics
 from streams.pipeline import InputRecord, Pipeline, partition_for
+from tests.stream.doubles import MemoryStore
 
 MAX_SERIES = 2000
 PARTITIONS = 8  # the worker's default (CSHEALTH_PARTITIONS)
@@ -42,20 +43,6 @@ SEGMENTS = ("enterprise", "mid_market", "smb", "startups (free text)", None)
 SURVEYS = (("nps", 0), ("nps", 10), ("nps", 8), ("csat", 1), ("csat", 5), ("csat", 3), ("ces", 1), ("ces", 7))
 PURCHASE_KINDS = ("new", "repeat", "renewal", "expansion", "contraction", "refund")
 CUSTOMER_ID = re.compile(r"cx\d{7}")
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def get(self, key, origin=None):
-        return self.data.get(key)
-
-    def put(self, key, value, origin):
-        self.data[key] = value
-
-    def keys(self):
-        return self.data.keys()
 
 
 class CountingOutbox:

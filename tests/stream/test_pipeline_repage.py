@@ -1,0 +1,80 @@
+"""A worker that gains a customer (restart, rebalance) pages its still-open alerts again:
+Alertmanager forgets what the previous owner stops re-posting."""
+from __future__ import annotations
+
+from handlers.config import load_config
+from streams.metrics import Metrics
+from streams.pipeline import InputRecord, Pipeline, partition_for
+from tests.stream.doubles import MemoryStore
+from tests.unit.builders import at, raw
+
+PARTITIONS = 2
+TOPICS = {"cs.accounts": "account", "cs.interactions": "interaction"}
+
+
+class DiscardingOutbox:
+    def send(self, topic, key, value, headers=None):
+        pass
+
+
+def worker(store: MemoryStore, paged: list, clock: list) -> Pipeline:
+    pipeline = Pipeline(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
+                        input_kinds=TOPICS, partitions=PARTITIONS, rekey_topic="rekey", referral_topic="referral",
+                        health_topic="cs.health", changes_topic="cs.health-changes", alerts_topic="cs.alerts",
+                        dlq_topic="cs.dlq", on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0)
+    pipeline.watermark.clock = lambda: clock[0]
+    pipeline.watermark.hold()  # its start-up hold, on the fake clock
+    return pipeline
+
+
+def records(customer: str) -> list[InputRecord]:
+    key = customer.encode()
+    partition = partition_for(key, PARTITIONS)
+    bodies = [("cs.accounts", raw("account", 0, customer, owner="ann", segment="smb")),
+              ("cs.accounts", raw("account", 5, customer, cancelled_at=at(5))),
+              ("cs.interactions", raw("interaction", 9, customer, direction="outbound", channel="email"))]
+    return [InputRecord(topic, partition, offset, key, body, {}) for offset, (topic, body) in enumerate(bodies)]
+
+
+def test_open_alerts_are_paged_again_by_the_next_owner_once():
+    store, clock = MemoryStore(), [1000.0]
+    first_paged: list[dict] = []
+    first = worker(store, first_paged, clock)
+    batch = records("c1")
+    first.process_batch(batch)
+    partition = batch[0].partition
+    first.sweep(partition, None)
+    fired = [a for a in first_paged if a["rule"] == "cancellation"]
+    assert [a["status"] for a in fired] == ["firing"]
+
+    # A new worker (after a restart, or the partition's new owner) with the same table.
+    second_paged: list[dict] = []
+    second = worker(store, second_paged, clock)
+    second.restore_partition(partition, store.keys())
+    clock[0] += 60
+    assert second.sweep(partition, None) == 1
+    again = [a for a in second_paged if a["rule"] == "cancellation"]
+    assert len(again) == 1
+    assert again[0]["status"] == "firing" and again[0]["alert_id"] == fired[0]["alert_id"]
+    assert again[0]["owner"] == "ann" and again[0]["customer_id"] == "c1"
+
+    # Later sweeps do not page it again: the notifier re-posts what it already holds.
+    second.watermark.observe("cs.interactions", partition, at(12), 10)
+    clock[0] += 60
+    second.sweep(partition, None)
+    assert len([a for a in second_paged if a["rule"] == "cancellation"]) == 1
+
+
+def test_other_partitions_are_not_paged():
+    store, clock = MemoryStore(), [1000.0]
+    first = worker(store, [], clock)
+    batch = records("c1")
+    first.process_batch(batch)
+    other = 1 - batch[0].partition
+    paged: list[dict] = []
+    second = worker(store, paged, clock)
+    second.restore_partition(other, store.keys())
+    second.watermark.restore(at(9))
+    clock[0] += 60
+    second.sweep(other, None)
+    assert paged == []
