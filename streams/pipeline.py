@@ -25,6 +25,7 @@ from handlers.events import DecodeError, decode, is_employee_survey
 from handlers.state import CustomerState
 from handlers.timeutil import DAY_MS
 from streams.metrics import Metrics
+from streams.topics import PipelineTopics
 from streams.observations import observe_employee_survey, observe_event, observe_outputs
 from streams.watermark import Watermark
 
@@ -63,8 +64,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 class Pipeline:
     def __init__(self, *, config: HealthConfig, store: StateStore, outbox: Outbox, metrics: Metrics,
-                 input_kinds: dict[str, str], partitions: int, rekey_topic: str, referral_topic: str,
-                 health_topic: str, changes_topic: str, alerts_topic: str, dlq_topic: str,
+                 input_kinds: dict[str, str], partitions: int, topics: PipelineTopics,
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
@@ -75,12 +75,7 @@ class Pipeline:
         self.metrics = metrics
         self.input_kinds = input_kinds
         self.partitions = partitions
-        self.rekey_topic = rekey_topic
-        self.referral_topic = referral_topic
-        self.health_topic = health_topic
-        self.changes_topic = changes_topic
-        self.alerts_topic = alerts_topic
-        self.dlq_topic = dlq_topic
+        self.topics = topics
         self.on_alert = on_alert or (lambda alert: None)
         self.clock = clock
         self.watermark = Watermark(idle_s=watermark_idle_s, pending=pending, assigned=assigned_inputs)
@@ -146,7 +141,7 @@ class Pipeline:
             record.key != customer_key or record.partition != partition_for(customer_key, self.partitions)
         ):
             # Keyed by something else (or by another partitioner): move it to its customer's partition.
-            self.outbox.send(self.rekey_topic, customer_key, raw,
+            self.outbox.send(self.topics.rekey, customer_key, raw,
                              {KIND_HEADER: kind.encode(), "cshealth-source-topic": record.topic.encode()})
             return None
         return customer_key, result
@@ -163,7 +158,7 @@ class Pipeline:
             "cshealth-source-partition": str(record.partition).encode(),
             "cshealth-source-offset": str(record.offset).encode(),
         }
-        self.outbox.send(self.dlq_topic, record.key, record.value or b"", headers)
+        self.outbox.send(self.topics.dlq, record.key, record.value or b"", headers)
         self.metrics.events_rejected.labels(source_topic, error.reason).inc()
         self.metrics.dlq_records.labels(source_topic).inc()
 
@@ -190,7 +185,7 @@ class Pipeline:
                                 {f"{t}:{p}": (v[0], round(self.clock() - v[1], 1), v[2]) for (t, p), v in self.watermark.inputs.items()})
             for derived in derived_events(event):
                 # Re-sent even for replayed records: the referrer drops it by event_id if it already has it.
-                self.outbox.send(self.referral_topic, derived.customer_id.encode(), encode_event(derived),
+                self.outbox.send(self.topics.referral, derived.customer_id.encode(), encode_event(derived),
                                  {KIND_HEADER: derived.kind.encode()})
             if not applied:
                 self.metrics.events_duplicate.labels(source_topic).inc()
@@ -212,9 +207,9 @@ class Pipeline:
         """Close due ticks and send what changed. True if anything was sent."""
         outputs = advance(state, self.watermark_ms, self.config)
         for change in outputs.health_changes:
-            self.outbox.send(self.changes_topic, customer_key, orjson.dumps(change))
+            self.outbox.send(self.topics.changes, customer_key, orjson.dumps(change))
         for alert in outputs.alerts:
-            self.outbox.send(self.alerts_topic, customer_key, orjson.dumps(alert))
+            self.outbox.send(self.topics.alerts, customer_key, orjson.dumps(alert))
             self.on_alert(alert)
         observe_outputs(self.metrics, outputs)
         health = snapshot(state, self.watermark_ms, self.config)
@@ -225,7 +220,7 @@ class Pipeline:
         sent = bool(outputs.health_changes or outputs.alerts)
         if self._emitted.get(customer_key) != digest:
             self._emitted[customer_key] = digest
-            self.outbox.send(self.health_topic, customer_key, content[:-1] + b',"as_of":' + orjson.dumps(as_of) + b"}")
+            self.outbox.send(self.topics.health, customer_key, content[:-1] + b',"as_of":' + orjson.dumps(as_of) + b"}")
             self.metrics.health_score.labels(_segment(health)).observe(health["health"]["score"] or 0)
             self.bands[customer_key] = (health["health"]["band"] or "unknown", _segment(health))
             sent = True

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093; unset = no paging")
     log_level: str = Field("info", description="Worker log level: debug, info, warning, error")
     commit_interval_s: float = Field(1.0, gt=0, description="Offset commit / table flush interval")
+    session_timeout_s: float = Field(10.0, ge=6, le=1800,
+                                     description="A worker silent this long loses its partitions (failover time after a crash)")
     # Topic names: one per input kind plus the outputs.
     topic_purchases: str = "cs.purchases"
     topic_surveys: str = "cs.surveys"

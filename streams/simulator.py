@@ -755,7 +755,7 @@ class _WindowGenerator:
                     })
 
     def _customer(self, p: _Profile, ws: int, we: int, waves: list[int], out: list) -> None:
-        sim, rng, rnd = self.sim, self.rng, self.rnd
+        rng, rnd = self.rng, self.rnd
         story = p.story
         if p.cancel is not None and p.cancel < ws:
             return

@@ -25,6 +25,23 @@ def internal_topics(settings: Settings) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class PipelineTopics:
+    """Where the pipeline writes: its own co-partitioned topics and the outputs."""
+    rekey: str
+    referral: str
+    health: str
+    changes: str
+    alerts: str
+    dlq: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> "PipelineTopics":
+        internal = internal_topics(settings)
+        return cls(rekey=internal["rekey"], referral=internal["referral"], health=settings.topic_health,
+                   changes=settings.topic_health_changes, alerts=settings.topic_alerts, dlq=settings.topic_dlq)
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     week_ms = str(7 * 24 * 3600 * 1000)
     outputs = [

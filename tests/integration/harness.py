@@ -41,26 +41,39 @@ def produce(env: dict[str, str], events) -> int:
     return asyncio.run(produce_events(settings_from(env), events))
 
 
-async def _read_latest(bootstrap: str, topic: str, idle_s: float, deadline: float) -> dict[str, dict]:
+async def _read(bootstrap: str, topic: str, idle_s: float, deadline: float, keep) -> None:
+    """Hand every record of a topic, from the start, to `keep` until it has been quiet for idle_s."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
-    latest: dict[str, dict] = {}
     try:
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - quiet_since < idle_s:
             batch = await consumer.getmany(timeout_ms=500, max_records=10000)
             for messages in batch.values():
                 for message in messages:
-                    latest[message.key.decode()] = orjson.loads(message.value)
+                    keep(message)
                 quiet_since = time.monotonic()
     finally:
         await consumer.stop()
-    return latest
 
 
 def read_latest(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: float = 120) -> dict[str, dict]:
     """The newest record per key on a topic (as a compacted-topic consumer would see it)."""
-    return asyncio.run(_read_latest(bootstrap, topic, idle_s, time.monotonic() + timeout_s))
+    latest: dict[str, dict] = {}
+
+    def keep(message) -> None:
+        latest[message.key.decode()] = orjson.loads(message.value)
+
+    asyncio.run(_read(bootstrap, topic, idle_s, time.monotonic() + timeout_s, keep))
+    return latest
+
+
+def read_all(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: float = 120) -> list[dict]:
+    """Every record on a topic, each partition in order."""
+    records: list[dict] = []
+    asyncio.run(_read(bootstrap, topic, idle_s, time.monotonic() + timeout_s,
+                      lambda message: records.append(orjson.loads(message.value))))
+    return records
 
 
 def comparable(snapshot: dict | None) -> dict | None:

@@ -1,37 +1,20 @@
 """Alert quality through the real broker and worker, against the simulator's ground truth."""
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime, timezone
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from streams.alert_quality import MUST_ALERT, evaluate
 from streams.simulator import SimulationConfig, simulate
-from tests.integration.harness import interleave_topics, produce, read_latest, stack_env
+from tests.integration.harness import interleave_topics, produce, read_all, read_latest, stack_env
 
 pytestmark = pytest.mark.kafka
 DAYS = 120
 # The documented false-alert budget: share of healthy + noisy-but-healthy customers alerted per simulated month.
 FALSE_ALERT_BUDGET = 0.02
-
-
-async def _all_records(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    records, quiet_since = [], time.monotonic()
-    try:
-        while time.monotonic() - quiet_since < idle_s:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(orjson.loads(m.value) for m in batch)
-                quiet_since = time.monotonic()
-    finally:
-        await consumer.stop()
-    return records
 
 
 def test_scripted_stories_are_alerted_and_healthy_ones_rarely(kafka_bootstrap, unique_prefix, tmp_path):
@@ -55,7 +38,7 @@ def test_scripted_stories_are_alerted_and_healthy_ones_rarely(kafka_bootstrap, u
                 break
             time.sleep(3)
         time.sleep(5)  # the last sweep
-        alerts = asyncio.run(_all_records(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"]))
+        alerts = read_all(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"])
     finally:
         worker.stop()
     report = evaluate(alerts, truth, DAYS)

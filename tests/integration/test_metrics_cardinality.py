@@ -31,6 +31,7 @@ from handlers.timeutil import DAY_MS
 from streams.app import HealthWorker
 from streams.metrics import Metrics
 from streams.pipeline import InputRecord, Pipeline, partition_for
+from streams.topics import PipelineTopics
 from tests.stream.doubles import MemoryStore
 
 MAX_SERIES = 2000
@@ -114,9 +115,9 @@ def fold(customers: int) -> tuple[Metrics, Pipeline, dict]:
     metrics = Metrics()
     store, outbox = MemoryStore(), CountingOutbox()
     pipeline = Pipeline(config=load_config(), store=store, outbox=outbox, metrics=metrics,
-                        input_kinds=dict(INPUT_TOPICS), partitions=PARTITIONS, rekey_topic="app-rekeyed-events",
-                        referral_topic="app-referral-credits", health_topic="cs.health",
-                        changes_topic="cs.health-changes", alerts_topic="cs.alerts", dlq_topic="cs.dlq",
+                        input_kinds=dict(INPUT_TOPICS), partitions=PARTITIONS,
+                        topics=PipelineTopics("app-rekeyed-events", "app-referral-credits", "cs.health",
+                                              "cs.health-changes", "cs.alerts", "cs.dlq"),
                         watermark_idle_s=0.0)
     records = build_records(customers)
     for start in range(0, len(records), 2000):  # the worker's batch size

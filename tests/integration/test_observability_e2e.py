@@ -37,14 +37,14 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
 from streams import local_kafka
 from streams.monitoring import alertmanager_binary, prometheus_binary, start_alertmanager, start_prometheus
 from streams.simulator import SimulationConfig, simulate
-from tests.integration.harness import WorkerProcess, interleave_topics, produce, stack_env
+from tests.integration.harness import WorkerProcess, interleave_topics, produce, read_all, stack_env
 from tests.observability.grafana_queries import panel_targets
 
 pytestmark = [pytest.mark.kafka, pytest.mark.servers]
@@ -262,25 +262,6 @@ def send_raw(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> None:
             await producer.stop()
 
     asyncio.run(go())
-
-
-def read_all(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: float = 60) -> list[dict]:
-    """Every record on a topic, in partition order."""
-    async def go():
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-        await consumer.start()
-        out = []
-        try:
-            deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
-            while time.monotonic() < deadline and time.monotonic() - quiet_since < idle_s:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    out.extend(orjson.loads(m.value) for m in messages)
-                    quiet_since = time.monotonic()
-        finally:
-            await consumer.stop()
-        return out
-
-    return asyncio.run(go())
 
 
 # ------------------------------------------------------------- 1. dashboards and recording rules

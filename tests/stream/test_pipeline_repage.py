@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.config import load_config
 from streams.metrics import Metrics
 from streams.pipeline import InputRecord, Pipeline, partition_for
+from streams.topics import PipelineTopics
 from tests.stream.doubles import MemoryStore
 from tests.unit.builders import at, raw
 
@@ -19,9 +20,10 @@ class DiscardingOutbox:
 
 def worker(store: MemoryStore, paged: list, clock: list) -> Pipeline:
     pipeline = Pipeline(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
-                        input_kinds=TOPICS, partitions=PARTITIONS, rekey_topic="rekey", referral_topic="referral",
-                        health_topic="cs.health", changes_topic="cs.health-changes", alerts_topic="cs.alerts",
-                        dlq_topic="cs.dlq", on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0)
+                        input_kinds=TOPICS, partitions=PARTITIONS,
+                        topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
+                                              "cs.dlq"),
+                        on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0)
     pipeline.watermark.clock = lambda: clock[0]
     pipeline.watermark.hold()  # its start-up hold, on the fake clock
     return pipeline
