@@ -1,0 +1,103 @@
+"""Write cost: one state write (table + changelog record) per key per batch vs one per event.
+
+    .venv/bin/python -m tests.bench.write_cost [--events 30000] [--customers 3000]
+
+Both runs fold the same simulator events through streams.pipeline.Pipeline in batches of the
+worker's size; every write goes to RocksDB (as the table's does) and counts as a changelog
+record (producing those records is not included). The ratio is measured in the same run. Prints events/s and changelog records for each.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+import orjson
+from rocksdict import Rdict
+
+from handlers.config import load_config
+from streams.app import BATCH_MAX
+from streams.metrics import Metrics
+from streams.pipeline import InputRecord, Pipeline, partition_for
+from streams.simulator import SimulationConfig, simulate
+from streams.topics import PipelineTopics
+from tests.stream.doubles import MemoryStore
+
+PARTITIONS = 8
+TOPIC_OF = {"purchase": "cs.purchases", "survey": "cs.surveys", "ticket": "cs.tickets", "mention": "cs.mentions",
+            "interaction": "cs.interactions", "account": "cs.accounts"}
+
+
+class CountingStore(MemoryStore):
+    """Reads from memory; every write also goes to RocksDB, as the worker's table does."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.rocks = Rdict(path)
+        self.writes = 0
+
+    def put(self, key, value, origin):
+        super().put(key, value, origin)
+        self.rocks[key] = value
+        self.writes += 1
+
+
+class Discard:
+    def send(self, topic, key, value, headers=None):
+        pass
+
+
+class PerEventWrites(Pipeline):
+    """The way a Faust table is usually used: the state is written after every event."""
+
+    def _fold_customer(self, customer_key, items):
+        state = None
+        for item in items:
+            state = super()._fold_customer(customer_key, [item])
+            self.store.put(customer_key, state.to_bytes(), item[0].origin)
+        return state
+
+
+def records(events: int, customers: int) -> list[InputRecord]:
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=365)
+    sim = simulate(SimulationConfig(customers=customers, days=365, seed=4, start=start))
+    out, offsets = [], {}
+    for event in itertools.islice(sim.events(), events):
+        topic = TOPIC_OF[event.pop("topic")]
+        key = event["customer_id"].encode()
+        partition = partition_for(key, PARTITIONS)
+        offset = offsets[(topic, partition)] = offsets.get((topic, partition), -1) + 1
+        out.append(InputRecord(topic, partition, offset, key, orjson.dumps(event), {}))
+    return out
+
+
+def run(kind: type[Pipeline], batch: list[InputRecord], work: str) -> tuple[float, int]:
+    store = CountingStore(f"{work}/{kind.__name__}")
+    pipeline = kind(config=load_config(), store=store, outbox=Discard(), metrics=Metrics(),
+                    input_kinds={topic: kind for kind, topic in TOPIC_OF.items()}, partitions=PARTITIONS,
+                    topics=PipelineTopics("rekey", "referral", "h", "c", "a", "d"), watermark_idle_s=0.0)
+    started = time.perf_counter()
+    for i in range(0, len(batch), BATCH_MAX):
+        pipeline.process_batch(batch[i:i + BATCH_MAX])
+    return len(batch) / (time.perf_counter() - started), store.writes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=30000)
+    parser.add_argument("--customers", type=int, default=3000)
+    args = parser.parse_args()
+    batch = records(args.events, args.customers)
+    with tempfile.TemporaryDirectory() as work:
+        per_event_eps, per_event_writes = run(PerEventWrites, batch, work)
+        per_batch_eps, per_batch_writes = run(Pipeline, batch, work)
+    print(f"per key per batch: {per_batch_eps:8.0f} events/s  {per_batch_writes:7d} changelog records")
+    print(f"per event:         {per_event_eps:8.0f} events/s  {per_event_writes:7d} changelog records")
+    print(f"per-batch writes are {per_batch_eps / per_event_eps:.2f}x faster, "
+          f"{per_event_writes / max(1, per_batch_writes):.1f}x fewer records")
+
+
+if __name__ == "__main__":
+    main()
