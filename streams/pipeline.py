@@ -68,7 +68,7 @@ class Pipeline:
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
-                 sweep_min_interval_s: float = 10.0) -> None:
+                 sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -86,6 +86,9 @@ class Pipeline:
         # partition -> ((watermark day, closable day), wall time) of its last sweep
         self._swept: dict[int, tuple[tuple[int, int], float]] = {}
         self.sweep_min_interval_s = sweep_min_interval_s
+        self.sweep_budget_s = sweep_budget_s
+        # partition -> (customers still to evaluate, page their open alerts again) of a sweep under way
+        self._sweeping: dict[int, tuple[list[bytes], bool]] = {}
         self._restored: set[int] = set()  # partitions (re)gained from the table, open alerts not re-paged yet
 
     # -- batches -----------------------------------------------------------------------------
@@ -228,26 +231,34 @@ class Pipeline:
 
     # -- time-driven evaluation ---------------------------------------------------------------
     def sweep(self, partition: int, origin: Any) -> int:
-        """Re-evaluate every customer of a partition at the current watermark (silence, window expiry).
+        """Re-evaluate the customers of a partition at the current watermark (silence, window expiry).
 
-        Runs only when the watermark's day or the closable tick moved since the last sweep of
-        the partition; returns how many customers were re-evaluated.
+        A sweep starts only when the watermark's day or the closable tick moved since the last
+        one of the partition, and each call works through it for at most sweep_budget_s (at
+        least one customer): a day boundary with 100,000 customers must not hold the event
+        loop, and the batches of live events, for a minute. Returns how many were evaluated.
         """
         self.watermark_ms = self.watermark.current()
         if self.watermark_ms == 0:
             return 0
-        position = (self.watermark_ms // DAY_MS, due_day(self.watermark_ms, self.config))
-        last_position, last_wall = self._swept.get(partition, (None, float("-inf")))
-        # advance() catches up every due day in one call, so sweeping less often changes only
-        # when outputs go out, not what they say: during a backlog the day moves every batch,
-        # and a sweep per day of every customer would dominate the work.
-        if last_position == position or self.clock() - last_wall < self.sweep_min_interval_s:
-            return 0
-        newly_owned = partition in self._restored
-        self._restored.discard(partition)
-        self._swept[partition] = (position, self.clock())
-        customers = self.customers_by_partition.get(partition, ())
-        for customer_key in list(customers):
+        pending = self._sweeping.get(partition)
+        if pending is None:
+            position = (self.watermark_ms // DAY_MS, due_day(self.watermark_ms, self.config))
+            last_position, last_wall = self._swept.get(partition, (None, float("-inf")))
+            # advance() catches up every due day in one call, so sweeping less often changes only
+            # when outputs go out, not what they say: during a backlog the day moves every batch,
+            # and a sweep per day of every customer would dominate the work.
+            if last_position == position or self.clock() - last_wall < self.sweep_min_interval_s:
+                return 0
+            self._swept[partition] = (position, self.clock())
+            newly_owned = partition in self._restored
+            self._restored.discard(partition)
+            pending = self._sweeping[partition] = (list(self.customers_by_partition.get(partition, ())), newly_owned)
+        keys, newly_owned = pending
+        started, evaluated = self.clock(), 0
+        while keys and (evaluated == 0 or self.clock() - started < self.sweep_budget_s):
+            customer_key = keys.pop()
+            evaluated += 1
             try:
                 state = self._load(customer_key, origin)
                 if self._evaluate_and_emit(customer_key, state):
@@ -256,8 +267,14 @@ class Pipeline:
                     self._page_again(state)
             except Exception:  # one customer's bug must not stop the others' evaluation
                 log.exception("sweeping %r failed", customer_key)
-        self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
-        return len(customers)
+        if not keys:
+            del self._sweeping[partition]
+            self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
+        return evaluated
+
+    def sweep_pending(self) -> int:
+        """Customers a sweep under way has still to evaluate (readiness detail, bench)."""
+        return sum(len(keys) for keys, _ in self._sweeping.values())
 
     def _page_again(self, state: CustomerState) -> None:
         """After a restart or a rebalance the pager's memory of open alerts is gone (the old
@@ -287,6 +304,7 @@ class Pipeline:
             self.bands.pop(key, None)
             self._emitted.pop(key, None)
         self._swept.pop(partition, None)
+        self._sweeping.pop(partition, None)
         self._restored.discard(partition)
 
     def view(self, customer_key: bytes) -> dict | None:

@@ -123,7 +123,8 @@ def fold(customers: int) -> tuple[Metrics, Pipeline, dict]:
     for start in range(0, len(records), 2000):  # the worker's batch size
         pipeline.process_batch(records[start:start + 2000])
     for partition in range(PARTITIONS):  # the sweep timer: close every due tick at the final watermark
-        pipeline.sweep(partition, None)
+        while pipeline.sweep(partition, None):
+            pass
     fill_worker_gauges(metrics, pipeline)
     metrics.rebalances.inc()
     metrics.recovery_complete.set(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.config import load_config
 from streams.metrics import Metrics
-from streams.pipeline import InputRecord, Pipeline, partition_for
+from streams.pipeline import WATERMARK_KEY_PREFIX, InputRecord, Pipeline, partition_for
 from streams.topics import PipelineTopics
 from tests.stream.doubles import MemoryStore
 from tests.unit.builders import at, raw
@@ -80,3 +80,17 @@ def test_other_partitions_are_not_paged():
     clock[0] += 60
     second.sweep(other, None)
     assert paged == []
+
+
+def test_a_sweep_is_spread_over_ticks_within_its_time_budget():
+    store, clock = MemoryStore(), [1000.0]
+    pipeline = worker(store, [], clock)
+    batch = [record for i in range(40) for record in records(f"c{i}")]
+    pipeline.process_batch(batch)
+    partition = batch[0].partition
+    owned = len(pipeline.customers_by_partition[partition])
+    assert owned > 3
+    pipeline.sweep_budget_s = 0.0  # every call evaluates exactly one customer
+    counts = [pipeline.sweep(partition, None) for _ in range(owned + 2)]
+    assert counts == [1] * owned + [0, 0]  # then done until the watermark's day moves
+    assert store.get(WATERMARK_KEY_PREFIX + str(partition).encode()) is not None
