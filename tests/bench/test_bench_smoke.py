@@ -11,7 +11,8 @@ from streams.bench import quantile
 from streams.cli import main
 
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
-            "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "naive_to_worker",
+            "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "recovery_uncompacted_s",
+            "recovery_s_changelog_records", "naive_to_worker",
             "events", "customers", "machine", "goals")
 
 
@@ -28,13 +29,15 @@ def test_bench_smoke(kafka_bootstrap, tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(
         main, ["bench", "--events", "3000", "--customers", "300", "--partitions", "2", "--age-seconds", "3",
+               "--compaction-wait", "0",
                "--work-dir", str(tmp_path / "work"), "--json", str(out)],
         env={"CSHEALTH_BOOTSTRAP_SERVERS": kafka_bootstrap})
     assert result.exit_code == 0, result.output + repr(result.exception)
     report = orjson.loads(out.read_bytes())
     assert set(REQUIRED) <= set(report)
     assert (report["events"], report["customers"]) == (3000, 300)
-    for key in ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "p99_event_age_s"):
+    for key in ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "recovery_uncompacted_s",
+                "recovery_s_changelog_records", "p99_event_age_s"):
         assert report[key] > 0, key
     assert report["worker_to_limit"] == pytest.approx(report["worker_eps"] / report["limit_eps"])
     assert report["naive_to_worker"] == pytest.approx(report["naive_faust_eps"] / report["worker_eps"])
