@@ -38,7 +38,7 @@ class KafkaOutbox:
 
     Not Faust's send_soon: its buffer drains one record per event-loop turn, and its flush
     gives up after 0.1 s without a send, so a commit (or a rebalance) could pass records
-    still waiting there; those were lost (changelog writes and referral credits)."""
+    still waiting there, to be lost on a crash or after a rebalance."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
@@ -58,9 +58,9 @@ class KafkaOutbox:
         send = self.app.producer.send
         for topic, key, value, headers, partition, on_sent in pending:
             future = await send(topic, key, value, partition, None, headers)
-            future.add_done_callback(on_sent or self._check)
+            future.add_done_callback(on_sent or self.note_failure)
 
-    def _check(self, future) -> None:
+    def note_failure(self, future) -> None:
         if not future.cancelled() and future.exception() is not None:
             self.failure = future.exception()
 
@@ -101,7 +101,7 @@ class FaustTableStore:
         """What Faust's Table._on_changelog_sent does: remember the changelog offset the local
         store holds, so a restart with the same state dir replays only what came after."""
         if future.cancelled() or future.exception() is not None:
-            self.outbox._check(future)
+            self.outbox.note_failure(future)
             return
         sent = future.result()
         self.table.data.set_persisted_offset(TP(sent.topic, sent.partition), sent.offset)
