@@ -18,15 +18,15 @@ from typing import Any, Callable, Iterable, Protocol
 import orjson
 from aiokafka.partitioner import murmur2
 
-from handlers.config import HealthConfig
 from handlers.alerts import still_firing
+from handlers.config import HealthConfig
 from handlers.customer import advance, apply, derived_events, due_day, snapshot
 from handlers.events import DecodeError, decode, is_employee_survey
 from handlers.state import CustomerState
 from handlers.timeutil import DAY_MS
-from streams.metrics import Metrics
-from streams.topics import PipelineTopics
+from streams.metrics import Metrics, segment_label
 from streams.observations import observe_employee_survey, observe_event, observe_outputs
+from streams.topics import PipelineTopics
 from streams.watermark import Watermark
 
 log = logging.getLogger("cshealth.pipeline")
@@ -224,8 +224,9 @@ class Pipeline:
         if self._emitted.get(customer_key) != digest:
             self._emitted[customer_key] = digest
             self.outbox.send(self.topics.health, customer_key, content[:-1] + b',"as_of":' + orjson.dumps(as_of) + b"}")
-            self.metrics.health_score.labels(_segment(health)).observe(health["health"]["score"] or 0)
-            self.bands[customer_key] = (health["health"]["band"] or "unknown", _segment(health))
+            segment = segment_label((health.get("metrics") or {}).get("segment"))
+            self.metrics.health_score.labels(segment).observe(health["health"]["score"] or 0)
+            self.bands[customer_key] = (health["health"]["band"] or "unknown", segment)
             sent = True
         return sent
 
@@ -321,9 +322,3 @@ class Pipeline:
 def encode_event(event) -> bytes:
     """A (derived) event as contract JSON, decodable by handlers.events.decode with its kind."""
     return orjson.dumps(event.model_dump(by_alias=True, exclude_none=True))
-
-
-def _segment(health: dict) -> str:
-    from streams.metrics import segment_label
-
-    return segment_label((health.get("metrics") or {}).get("segment"))
