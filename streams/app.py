@@ -27,7 +27,6 @@ BATCH_MAX = 8000
 BATCH_WITHIN_S = 0.2
 SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for at most 50 ms
 TICK = b"tick"
-RECOVERY_BUFFER = 10_000  # changelog records applied to the store per write batch during recovery
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
                         "segment.ms": str(60 * 60 * 1000)}
 
@@ -169,7 +168,6 @@ class HealthWorker:
         # Keys and values are raw bytes: CustomerState encodes itself.
         self.table = self.app.Table(
             "customer-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
-            recovery_buffer_size=RECOVERY_BUFFER,
             # Recovery reads the changelog one record at a time: let the log cleaner keep it near
             # one record per customer (the newest) instead of one per write of the last week.
             extra_topic_configs=CHANGELOG_COMPACTION)
