@@ -139,11 +139,13 @@ def changelog_records(bootstrap: str, topic: str) -> int:
     return count
 
 
-def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float) -> None:
-    """Until the log cleaner has left about one record per key (streams.app.CHANGELOG_COMPACTION)."""
+def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float) -> int:
+    """Until the log cleaner has left about one record per key (streams.app.CHANGELOG_COMPACTION);
+    returns the records left."""
     deadline = time.monotonic() + timeout_s
-    while changelog_records(bootstrap, topic) > 1.2 * keys and time.monotonic() < deadline:
+    while (records := changelog_records(bootstrap, topic)) > 1.2 * keys and time.monotonic() < deadline:
         time.sleep(10)
+    return records
 
 
 def changelog_state_bytes(bootstrap: str, topic: str) -> float:
@@ -355,9 +357,8 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
             worker, settings, templates, result["age_rate_eps"], age_seconds)
         changelog = f"{prefix}-customer-state-changelog"
 
-        def recover(what: str, key: str) -> None:
+        def recover(what: str, key: str, records: int) -> None:
             nonlocal worker
-            records = changelog_records(bootstrap, changelog)
             say(f"    recovery from the changelog {what} ({records:,} records) ...")
             result[f"{key}_changelog_records"] = records
             worker.stop()
@@ -370,9 +371,9 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
 
         # Right after the burst every write of it is still in the log; a worker that has run for
         # a while restarts from a compacted one (the log cleaner keeps each customer's newest).
-        recover("as written", "recovery_uncompacted_s")
-        wait_for_compaction(bootstrap, changelog, customers + partitions, timeout_s=compaction_wait_s)
-        recover("compacted", "recovery_s")
+        recover("as written", "recovery_uncompacted_s", changelog_records(bootstrap, changelog))
+        recover("compacted", "recovery_s",
+                wait_for_compaction(bootstrap, changelog, customers + partitions, timeout_s=compaction_wait_s))
     finally:
         worker.stop()
         rss.stopped.set()
