@@ -27,6 +27,14 @@ BATCH_MAX = 8000
 BATCH_WITHIN_S = 0.2
 SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for at most 50 ms
 TICK = b"tick"
+# How events reach the agent (shared with streams/faust_ceiling.py, the bench's do-nothing agent).
+DELIVERY_SETTINGS = {
+    "consumer_max_fetch_size": 8 * 1024 * 1024,
+    "stream_buffer_maxsize": 2 * BATCH_MAX,  # take_events can only fill a batch from this buffer
+    "cython_optimizations": True,
+    "key_serializer": "raw",  # keys and values are raw bytes: CustomerState encodes itself
+    "value_serializer": "raw",
+}
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
                         "segment.ms": str(60 * 60 * 1000)}
 
@@ -158,14 +166,13 @@ class HealthWorker:
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=4 * 1024 * 1024,
-            consumer_max_fetch_size=8 * 1024 * 1024,
-            stream_buffer_maxsize=2 * BATCH_MAX,  # take_events can only fill a batch from this buffer
+            # aiokafka holds one open batch per partition and a send waits when it is full until the
+            # broker took it: Faust's 16 KiB default fits only ~5 cs.health records, so the agent
+            # spent its time waiting on round trips.
+            producer_max_batch_size=1024 * 1024,
             table_cleanup_interval=3600.0,
-            cython_optimizations=True,
-            key_serializer="raw",
-            value_serializer="raw",
+            **DELIVERY_SETTINGS,
         )
-        # Keys and values are raw bytes: CustomerState encodes itself.
         self.table = self.app.Table(
             "customer-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
             # Recovery reads the changelog one record at a time: let the log cleaner keep it near

@@ -2,7 +2,9 @@
 
 One fixed mixed event set (the simulator, truncated to N events) is produced into a real
 Kafka, then, one after another so they never share the CPU:
-  1. limit        a plain aiokafka consumer: getmany + orjson.loads, nothing else
+  1. limit        a plain aiokafka consumer: getmany + orjson.loads, nothing else;
+                  and Faust's ceiling: streams/faust_ceiling.py takes the worker's batches and
+                  does nothing with them (what any Faust agent can reach here)
   2. worker       `python -m streams.cli worker` folding everything (state, outputs)
                   then: event age at half its rate, peak RSS, state size, recovery time
                   (from the changelog as written, and once the log cleaner compacted it)
@@ -330,6 +332,19 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     say("1/4 plain consumer ...")
     result["limit_eps"] = limit_rate(bootstrap, inputs, events)
 
+    def agent_rate(name: str, module: str, app_env: dict, target: int) -> float:
+        app = WorkerProcess(app_env, work / f"{name}-state", work / f"{name}.log", command=("-m", module))
+        app.start()
+        try:
+            app.wait_ready(timeout_s=300)
+            return steady_rate(app, lambda: app.get("/progress")[1]["events"], 0, target, timeout_for(events), say)
+        finally:
+            app.stop()
+
+    say("    a Faust agent that takes the same batches and does nothing (Faust's ceiling) ...")
+    result["faust_ceiling_eps"] = agent_rate("ceiling", "streams.faust_ceiling",
+                                             env | {"CSHEALTH_APP_ID": f"{prefix}-ceiling"}, events)
+
     say("2/4 worker ...")
     rss = RssSampler()
     rss.start()
@@ -383,14 +398,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     naive_id = f"{prefix}-naive"
     naive_env = env | {"CSHEALTH_APP_ID": naive_id, "CSHEALTH_TOPIC_HEALTH_CHANGES": f"{naive_id}.health_changes",
                        "CSHEALTH_TOPIC_ALERTS": f"{naive_id}.alerts"}
-    naive = WorkerProcess(naive_env, work / "naive-state", work / "naive.log", command=("-m", "streams.naive_faust"))
-    naive.start()
-    try:
-        naive.wait_ready(timeout_s=300)
-        result["naive_faust_eps"] = steady_rate(naive, lambda: naive.get("/progress")[1]["events"], 0,
-                                                events + derived, timeout_for(events), say)
-    finally:
-        naive.stop()
+    result["naive_faust_eps"] = agent_rate("naive", "streams.naive_faust", naive_env, events + derived)
 
     say("4/4 offline replay ...")
     config = load_config()
@@ -402,6 +410,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     result["replay_state_bytes_per_customer"] = sum(len(s.to_bytes()) for s in states) / max(1, len(states))
 
     result["worker_to_limit"] = result["worker_eps"] / result["limit_eps"]
+    result["worker_to_faust_ceiling"] = result["worker_eps"] / result["faust_ceiling_eps"]
     result["naive_to_worker"] = result["naive_faust_eps"] / result["worker_eps"]
     result["goals"] = {name: bool(check(result)) for name, check in GOALS.items()}
     result["machine"] = machine_info()
@@ -411,7 +420,9 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
 def render_table(r: dict) -> str:
     rows = [
         ("plain consumer (limit)", f"{r['limit_eps']:,.0f} events/s"),
-        ("cshealth worker", f"{r['worker_eps']:,.0f} events/s  ({r['worker_to_limit']:.1%} of the limit)"),
+        ("faust agent doing nothing", f"{r['faust_ceiling_eps']:,.0f} events/s  ({r['faust_ceiling_eps'] / r['limit_eps']:.1%} of the limit)"),
+        ("cshealth worker", f"{r['worker_eps']:,.0f} events/s  ({r['worker_to_limit']:.1%} of the limit, "
+                            f"{r['worker_to_faust_ceiling']:.0%} of the do-nothing agent)"),
         ("naive faust agent", f"{r['naive_faust_eps']:,.0f} events/s  (worker = {1 / r['naive_to_worker']:.1f}x)"),
         ("offline replay", f"{r['replay_eps']:,.0f} events/s"),
         (f"event age at {r['age_rate_eps']:,.0f}/s", f"p50 {r['p50_event_age_s']:.3f} s, p99 {r['p99_event_age_s']:.3f} s"),

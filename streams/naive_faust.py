@@ -89,18 +89,23 @@ def to_domain(kind: str, record: Event):
     return MODELS[kind].model_validate({k: v for k, v in record.asdict().items() if v is not None})
 
 
-def build_app(settings: Settings, config: HealthConfig) -> faust.App:
-    app = faust.App(
+def bench_app(settings: Settings, **options) -> faust.App:
+    """A Faust app on the worker's broker, port and state dir, with Faust's defaults otherwise."""
+    return faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        store=settings.store,
         datadir=str(settings.state_dir),
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_host=settings.web_host,
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
+        **options,
     )
+
+
+def build_app(settings: Settings, config: HealthConfig) -> faust.App:
+    app = bench_app(settings, store=settings.store)
     states = app.Table("customer-state", default=None, partitions=settings.partitions, key_type=str, value_type=bytes)
     changes = app.topic(settings.topic_health_changes)
     alerts = app.topic(settings.topic_alerts)
@@ -140,6 +145,12 @@ def build_app(settings: Settings, config: HealthConfig) -> faust.App:
     async def recovered():
         progress["ready"] = True
 
+    add_progress_pages(app, progress)
+    return app
+
+
+def add_progress_pages(app: faust.App, progress: dict) -> None:
+    """GET /progress -> {"events": n} and /readyz (503 until progress["ready"]): what the bench polls."""
     @app.page("/progress")
     async def progress_view(web, request):
         return web.json({"events": progress["events"]})
@@ -148,14 +159,15 @@ def build_app(settings: Settings, config: HealthConfig) -> faust.App:
     async def readyz(web, request):
         return web.json({"ready": progress["ready"]}, status=200 if progress["ready"] else 503)
 
-    return app
+
+def run_worker(app: faust.App, settings: Settings) -> None:
+    faust.Worker(app, loglevel=logging.getLevelName(settings.log_level.upper()),
+                 console_port=None).execute_from_commandline()
 
 
 def main() -> None:
     settings = load_settings()
-    app = build_app(settings, load_config(settings.health_config))
-    faust.Worker(app, loglevel=logging.getLevelName(settings.log_level.upper()),
-                 console_port=None).execute_from_commandline()
+    run_worker(build_app(settings, load_config(settings.health_config)), settings)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from streams.cli import main
 
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
             "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "recovery_uncompacted_s",
-            "recovery_s_changelog_records", "naive_to_worker",
+            "recovery_s_changelog_records", "naive_to_worker", "faust_ceiling_eps", "worker_to_faust_ceiling",
             "events", "customers", "machine", "goals")
 
 
@@ -36,12 +36,14 @@ def test_bench_smoke(kafka_bootstrap, tmp_path):
     report = orjson.loads(out.read_bytes())
     assert set(REQUIRED) <= set(report)
     assert (report["events"], report["customers"]) == (3000, 300)
-    for key in ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "recovery_uncompacted_s",
+    for key in ("limit_eps", "faust_ceiling_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "recovery_uncompacted_s",
                 "recovery_s_changelog_records", "p99_event_age_s"):
         assert report[key] > 0, key
     assert report["worker_to_limit"] == pytest.approx(report["worker_eps"] / report["limit_eps"])
+    assert report["worker_to_faust_ceiling"] == pytest.approx(report["worker_eps"] / report["faust_ceiling_eps"])
     assert report["naive_to_worker"] == pytest.approx(report["naive_faust_eps"] / report["worker_eps"])
     assert 0 <= report["p50_event_age_s"] <= report["p99_event_age_s"] < 3600
     assert 10 * 2**20 < report["peak_rss_bytes"] < 8 * 2**30
     assert 100 < report["state_bytes_per_customer"] < 64 * 1024
+    assert "faust agent doing nothing" in result.output
     assert "cshealth worker" in result.output and "goals:" in result.output
