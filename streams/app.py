@@ -187,6 +187,7 @@ class HealthWorker:
             topics=PipelineTopics.of(settings),
             on_alert=self.notifier.submit if self.notifier else None,
             pending=self.pending_records, assigned_inputs=self.assigned_inputs,
+            state_cache_size=settings.state_cache_customers,
         )
         self._wire()
 

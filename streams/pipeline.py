@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol
 
@@ -68,7 +68,8 @@ class Pipeline:
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
-                 sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05) -> None:
+                 sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05,
+                 state_cache_size: int = 10_000) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -90,6 +91,11 @@ class Pipeline:
         # partition -> (customers still to evaluate, page their open alerts again) of a sweep under way
         self._sweeping: dict[int, tuple[list[bytes], bool]] = {}
         self._restored: set[int] = set()  # partitions (re)gained from the table, open alerts not re-paged yet
+        # The most recently written states as objects: a customer seen again soon skips the store
+        # read and the decoding. Each equals what the store holds (or is it advanced, which a later
+        # load would redo); dropped when its customer's processing fails or its partition leaves.
+        self._states: OrderedDict[bytes, CustomerState] = OrderedDict()
+        self.state_cache_size = state_cache_size
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: Iterable[InputRecord]) -> None:
@@ -115,6 +121,7 @@ class Pipeline:
             return step(customer_key, items, *args) or True
         except Exception as exc:  # a bug must not lose the batch: park its records with the reason
             log.exception("processing %d records of %r failed", len(items), customer_key)
+            self._states.pop(customer_key, None)  # it may be half folded: the store has the last good one
             failure = DecodeError("processing_error", None, f"{type(exc).__name__}: {exc}")
             for record, _ in items:
                 self._dead_letter(record, self._source_topic(record), failure)
@@ -200,11 +207,23 @@ class Pipeline:
 
     def _emit_and_store(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
         self._evaluate_and_emit(customer_key, state)
-        self.store.put(customer_key, state.to_bytes(), items[-1][0].origin)
+        self._store(customer_key, state, items[-1][0].origin)
 
     def _load(self, customer_key: bytes, origin: Any = None) -> CustomerState:
+        state = self._states.get(customer_key)
+        if state is not None:
+            self._states.move_to_end(customer_key)
+            return state
         raw = self.store.get(customer_key, origin)
         return CustomerState.from_bytes(raw) if raw else CustomerState.new(customer_key.decode())
+
+    def _store(self, customer_key: bytes, state: CustomerState, origin: Any) -> None:
+        self.store.put(customer_key, state.to_bytes(), origin)
+        if self.state_cache_size:
+            self._states[customer_key] = state
+            self._states.move_to_end(customer_key)
+            if len(self._states) > self.state_cache_size:
+                self._states.popitem(last=False)
 
     def _evaluate_and_emit(self, customer_key: bytes, state: CustomerState) -> bool:
         """Close due ticks and send what changed. True if anything was sent."""
@@ -263,11 +282,12 @@ class Pipeline:
             try:
                 state = self._load(customer_key, origin)
                 if self._evaluate_and_emit(customer_key, state):
-                    self.store.put(customer_key, state.to_bytes(), origin)
+                    self._store(customer_key, state, origin)
                 if newly_owned and state.active:
                     self._page_again(state)
             except Exception:  # one customer's bug must not stop the others' evaluation
                 log.exception("sweeping %r failed", customer_key)
+                self._states.pop(customer_key, None)
         if not keys:
             del self._sweeping[partition]
             self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
@@ -292,6 +312,7 @@ class Pipeline:
                 continue
             if partition_for(key, self.partitions) == partition:
                 customers.add(key)
+                self._states.pop(key, None)  # the table's recovered state is the one to use
         raw = self.store.get(WATERMARK_KEY_PREFIX + str(partition).encode())
         if raw:
             self.watermark.restore(int(raw))
@@ -304,6 +325,7 @@ class Pipeline:
         for key in self.customers_by_partition.pop(partition, set()):
             self.bands.pop(key, None)
             self._emitted.pop(key, None)
+            self._states.pop(key, None)  # another worker may change it before the partition returns
         self._swept.pop(partition, None)
         self._sweeping.pop(partition, None)
         self._restored.discard(partition)

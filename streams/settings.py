@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0, description="Offset commit / table flush interval")
     session_timeout_s: float = Field(10.0, ge=6, le=1800,
                                      description="A worker silent this long loses its partitions (failover time after a crash)")
+    state_cache_customers: int = Field(10_000, ge=0,
+                                       description="Customers whose state the worker keeps decoded in memory (0 = none)")
     # Topic names: one per input kind plus the outputs.
     topic_purchases: str = "cs.purchases"
     topic_surveys: str = "cs.surveys"

@@ -1,6 +1,14 @@
 """In-memory stand-ins for the worker's table and producer, for Pipeline tests without Kafka."""
 from __future__ import annotations
 
+from handlers.config import load_config
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline
+from streams.topics import PipelineTopics
+
+PARTITIONS = 2
+TOPICS = {"cs.accounts": "account", "cs.interactions": "interaction"}
+
 
 class MemoryStore:
     def __init__(self) -> None:
@@ -14,3 +22,20 @@ class MemoryStore:
 
     def keys(self):
         return self.data.keys()
+
+
+class DiscardingOutbox:
+    def send(self, topic, key, value, headers=None):
+        pass
+
+
+def worker(store: MemoryStore, paged: list, clock: list, **options) -> Pipeline:
+    """A Pipeline over `store` on a fake clock, paging into `paged`, its outputs discarded."""
+    pipeline = Pipeline(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
+                        input_kinds=TOPICS, partitions=PARTITIONS,
+                        topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
+                                              "cs.dlq"),
+                        on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0, **options)
+    pipeline.watermark.clock = lambda: clock[0]
+    pipeline.watermark.hold()  # its start-up hold, on the fake clock
+    return pipeline

@@ -2,31 +2,9 @@
 Alertmanager forgets what the previous owner stops re-posting."""
 from __future__ import annotations
 
-from handlers.config import load_config
-from streams.metrics import Metrics
-from streams.pipeline import WATERMARK_KEY_PREFIX, InputRecord, Pipeline, partition_for
-from streams.topics import PipelineTopics
-from tests.stream.doubles import MemoryStore
+from streams.pipeline import WATERMARK_KEY_PREFIX, InputRecord, partition_for
+from tests.stream.doubles import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
-
-PARTITIONS = 2
-TOPICS = {"cs.accounts": "account", "cs.interactions": "interaction"}
-
-
-class DiscardingOutbox:
-    def send(self, topic, key, value, headers=None):
-        pass
-
-
-def worker(store: MemoryStore, paged: list, clock: list) -> Pipeline:
-    pipeline = Pipeline(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
-                        input_kinds=TOPICS, partitions=PARTITIONS,
-                        topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
-                                              "cs.dlq"),
-                        on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0)
-    pipeline.watermark.clock = lambda: clock[0]
-    pipeline.watermark.hold()  # its start-up hold, on the fake clock
-    return pipeline
 
 
 def records(customer: str) -> list[InputRecord]:
