@@ -56,18 +56,22 @@ def combine(components: dict[str, Component], config: HealthConfig) -> tuple[flo
 
 def health_dict(components: dict[str, Component], score: float | None, contrib: dict[str, float],
                 band: str | None, config: HealthConfig) -> dict:
-    total = sum(getattr(config.weights, n) for n in contrib)
+    weights = config.weights
+    total = sum(getattr(weights, n) for n in contrib)
     comps = {}
-    for n in COMPONENTS:
+    for n in COMPONENTS:  # every snapshot builds this: kept to one pass and no repeated lookups
         c = components[n]
-        w = getattr(config.weights, n)
+        w = getattr(weights, n)
+        part = contrib.get(n)
+        note = c.note
+        value = c.value
         comps[n] = {
             "score": None if c.score is None else round(c.score, 1),
             "weight": w,
-            "effective_weight": round(w / total, 4) if n in contrib else 0.0,
-            "contribution": round(contrib[n], 2) if n in contrib else None,
-            "note": c.text,
-            "value": {k: round(v, 3) if isinstance(v, float) else v for k, v in c.value.items()},
+            "effective_weight": 0.0 if part is None else round(w / total, 4),
+            "contribution": None if part is None else round(part, 2),
+            "note": note if note.__class__ is str else note[0].format(*note[1]),
+            "value": {k: round(v, 3) if v.__class__ is float else v for k, v in value.items()} if value else {},
         }
     return {
         "score": None if score is None else round(score, 1),

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import orjson
 import pytest
 from click.testing import CliRunner
 
-from streams.bench import quantile
+from handlers.config import load_config
+from streams.bench import crosses_sweep_boundary, quantile
 from streams.cli import main
 
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
@@ -21,6 +23,16 @@ def test_quantile_interpolates_like_prometheus():
     assert quantile(buckets, 0.5) == pytest.approx(0.1)
     assert quantile(buckets, 0.7) == pytest.approx(0.3)
     assert quantile([(1.0, 0.0), (math.inf, 4.0)], 0.99) == 1.0  # only +Inf: the largest finite bound
+
+
+@pytest.mark.parametrize("start, end, crosses", [
+    ("2026-11-24T12:00:00+00:00", "2026-11-24T12:00:30+00:00", False),
+    ("2026-11-24T23:59:50+00:00", "2026-11-25T00:00:20+00:00", True),  # a new UTC day
+    ("2026-11-24T05:59:50+00:00", "2026-11-24T06:00:20+00:00", True),  # yesterday's tick closes (6 h lateness)
+])
+def test_an_event_age_window_across_a_sweep_boundary_is_recognised(start, end, crosses):
+    seconds = [datetime.fromisoformat(t).timestamp() for t in (start, end)]
+    assert crosses_sweep_boundary(*seconds, load_config()) is crosses
 
 
 @pytest.mark.kafka
