@@ -100,13 +100,14 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
         state.cursor = min(state.first_day - 1, due)
     if due <= state.cursor:
         return out
-    plan = ticks.Plan(state, config)
     day = max(state.cursor + 1, state.first_day)  # no ticks before the customer's first event
+    # A live stream mostly closes one day at a time: nothing to skip, so no plan to build.
+    plan = ticks.Plan(state, config) if due > day else None
     while day <= due:
         score, comps = ticks.tick(state, day, config, out.health_changes if changes else None, out.alerts, plan)
         if not changes and state.last_emit is not None and state.last_emit[0] == day:
             out.uncounted_changes += 1
-        day = ticks.quiet_until(state, day, score, comps, plan, due, config) + 1
+        day = day + 1 if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config) + 1
     state.cursor = due
     _prune(state, config)
     return out

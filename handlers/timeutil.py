@@ -38,6 +38,7 @@ def _date(day: int) -> str:
     return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
 
 
+@lru_cache(maxsize=1 << 16)  # every snapshot formats its customer's same few instants again
 def iso(ms: int | None) -> str | None:
     """ISO-8601 UTC with milliseconds, e.g. 2024-05-01T23:59:59.999Z (None stays None)."""
     if ms is None:
