@@ -187,7 +187,7 @@ class HealthWorker:
             topics=PipelineTopics.of(settings),
             on_alert=self.notifier.submit if self.notifier else None,
             pending=self.pending_records, assigned_inputs=self.assigned_inputs,
-            state_cache_size=settings.state_cache_customers,
+            state_cache_size=settings.state_cache_customers, defer_max_s=settings.backlog_defer_s,
         )
         self._wire()
 
@@ -219,6 +219,8 @@ class HealthWorker:
                         headers={k: v for k, v in (message.headers or ())}, origin=event))
                 if records:
                     pipeline.process_batch(records)
+                else:  # nothing but ticks: caught up, evaluate what waited during a backlog
+                    pipeline.evaluate_deferred()
                 for tick in ticks:
                     pipeline.sweep(tick.message.partition, tick)
                 await self.outbox.drain()

@@ -69,7 +69,8 @@ class Pipeline:
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
                  sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05,
-                 state_cache_size: int = 10_000) -> None:
+                 state_cache_size: int = 10_000, backlog_records: int = 2_000,
+                 defer_max_s: float = 10.0, deferred_budget_s: float = 0.5) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
@@ -96,9 +97,18 @@ class Pipeline:
         # load would redo); dropped when its customer's processing fails or its partition leaves.
         self._states: OrderedDict[bytes, CustomerState] = OrderedDict()
         self.state_cache_size = state_cache_size
+        # Catching up a backlog, a customer's evaluation (close ticks, snapshot, cs.health) waits
+        # up to defer_max_s: its further events of the backlog are folded first, and one
+        # evaluation serves them all (advance() catches up every due day in one call, so the
+        # outputs say the same, later). Folded states are still written every batch.
+        self.pending = pending or (lambda topic, partition, offset: None)
+        self.backlog_records = backlog_records
+        self.defer_max_s = defer_max_s
+        self.deferred_budget_s = deferred_budget_s
+        self._deferred: dict[bytes, tuple[float, Any]] = {}  # customer -> (since, origin), oldest first
 
     # -- batches -----------------------------------------------------------------------------
-    def process_batch(self, records: Iterable[InputRecord]) -> None:
+    def process_batch(self, records: list[InputRecord]) -> None:
         started = self.clock()
         by_customer: dict[bytes, list[tuple[InputRecord, Any]]] = defaultdict(list)
         for record in records:
@@ -111,10 +121,54 @@ class Pipeline:
             if state is not None:
                 folded.append((customer_key, items, state))
         self.watermark_ms = self.watermark.current()
+        behind = self.defer_max_s > 0 and self.behind(records)
         for customer_key, items, state in folded:
-            self._guarded(customer_key, items, self._emit_and_store, state)
+            self._guarded(customer_key, items, self._defer if behind else self._emit_and_store, state)
+        self.evaluate_deferred(overdue_only=behind)
         self.metrics.watermark.set(self.watermark.newest() / 1000)
         self.metrics.processing.observe(self.clock() - started)
+
+    def behind(self, records: list[InputRecord]) -> bool:
+        """More than backlog_records still unread on the partitions this batch came from."""
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            last[(record.topic, record.partition)] = record.offset
+        waiting = 0
+        for (topic, partition), offset in last.items():
+            waiting += self.pending(topic, partition, offset) or 0
+            if waiting > self.backlog_records:
+                return True
+        return False
+
+    def _defer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
+        origin = items[-1][0].origin
+        self._store(customer_key, state, origin)
+        if customer_key not in self._deferred:
+            self._deferred[customer_key] = (self.clock(), origin)
+
+    def evaluate_deferred(self, overdue_only: bool = False) -> int:
+        """Evaluate deferred customers, oldest first, for at most deferred_budget_s: all of them
+        once caught up, during a backlog those waiting for defer_max_s. Returns how many."""
+        started = self.clock()
+        evaluated = 0
+        while self._deferred and (evaluated == 0 or self.clock() - started < self.deferred_budget_s):
+            customer_key, (since, origin) = next(iter(self._deferred.items()))
+            if overdue_only and started - since < self.defer_max_s:
+                break
+            del self._deferred[customer_key]
+            evaluated += 1
+            try:
+                state = self._load(customer_key, origin)
+                if self._evaluate_and_emit(customer_key, state):
+                    self._store(customer_key, state, origin)
+            except Exception:  # its events are folded and stored; a bug must not stop the others
+                log.exception("evaluating %r failed", customer_key)
+                self._states.pop(customer_key, None)
+        return evaluated
+
+    def deferred(self) -> int:
+        """Customers folded during a backlog and not evaluated yet (readiness detail, bench)."""
+        return len(self._deferred)
 
     def _guarded(self, customer_key: bytes, items: list, step, *args):
         try:
@@ -206,6 +260,7 @@ class Pipeline:
         return state
 
     def _emit_and_store(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
+        self._deferred.pop(customer_key, None)
         self._evaluate_and_emit(customer_key, state)
         self._store(customer_key, state, items[-1][0].origin)
 
@@ -279,6 +334,7 @@ class Pipeline:
         while keys and (evaluated == 0 or self.clock() - started < self.sweep_budget_s):
             customer_key = keys.pop()
             evaluated += 1
+            self._deferred.pop(customer_key, None)  # evaluated here
             try:
                 state = self._load(customer_key, origin)
                 if self._evaluate_and_emit(customer_key, state):
@@ -326,6 +382,7 @@ class Pipeline:
             self.bands.pop(key, None)
             self._emitted.pop(key, None)
             self._states.pop(key, None)  # another worker may change it before the partition returns
+            self._deferred.pop(key, None)  # the new owner sweeps every customer it gains
         self._swept.pop(partition, None)
         self._sweeping.pop(partition, None)
         self._restored.discard(partition)

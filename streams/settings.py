@@ -32,6 +32,8 @@ class Settings(BaseSettings):
                                      description="A worker silent this long loses its partitions (failover time after a crash)")
     state_cache_customers: int = Field(10_000, ge=0,
                                        description="Customers whose state the worker keeps decoded in memory (0 = none)")
+    backlog_defer_s: float = Field(10.0, ge=0, le=600,
+                                   description="Catching up a backlog, how long a customer's evaluation may wait for its further events (0 = never)")
     # Topic names: one per input kind plus the outputs.
     topic_purchases: str = "cs.purchases"
     topic_surveys: str = "cs.surveys"

@@ -39,7 +39,8 @@ def register_views(worker) -> None:
     async def readyz(web: View, request: Request) -> Response:
         ready = worker.recovered
         return _json(web.web, {"ready": ready, "watermark_ms": pipeline.watermark_ms,
-                               "sweep_pending": pipeline.sweep_pending()}, 200 if ready else 503)
+                               "sweep_pending": pipeline.sweep_pending(), "deferred": pipeline.deferred()},
+                     200 if ready else 503)
 
     @app.page("/metrics")
     async def prometheus_metrics(web: View, request: Request) -> Response:

@@ -29,9 +29,21 @@ class DiscardingOutbox:
         pass
 
 
-def worker(store: MemoryStore, paged: list, clock: list, **options) -> Pipeline:
-    """A Pipeline over `store` on a fake clock, paging into `paged`, its outputs discarded."""
-    pipeline = Pipeline(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
+class RecordingOutbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+
+    def send(self, topic, key, value, headers=None):
+        self.sent.append((topic, key, value))
+
+    def values(self, topic: str) -> list[bytes]:
+        return [value for sent_to, _, value in self.sent if sent_to == topic]
+
+
+def worker(store: MemoryStore, paged: list, clock: list, outbox=None, **options) -> Pipeline:
+    """A Pipeline over `store` on a fake clock, paging into `paged`, its outputs discarded (or
+    kept by `outbox`)."""
+    pipeline = Pipeline(config=load_config(), store=store, outbox=outbox or DiscardingOutbox(), metrics=Metrics(),
                         input_kinds=TOPICS, partitions=PARTITIONS,
                         topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
                                               "cs.dlq"),
