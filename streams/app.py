@@ -14,6 +14,7 @@ from faust.types import TP
 
 from handlers.config import HealthConfig, load_config
 from streams.alertmanager import AlertmanagerNotifier
+from streams.collector import CollectorPacing
 from streams.metrics import Metrics
 from streams.pipeline import InputRecord, Pipeline
 from streams.settings import Settings
@@ -179,6 +180,7 @@ class HealthWorker:
             # one record per customer (the newest) instead of one per write of the last week.
             extra_topic_configs=CHANGELOG_COMPACTION)
         self.outbox = KafkaOutbox(self.app)
+        self.collector = CollectorPacing()
         self.store = FaustTableStore(self.table, self.outbox)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
         self.pipeline = Pipeline(
@@ -229,6 +231,7 @@ class HealthWorker:
         async def sweep_and_gauges():
             if not self.recovered:
                 return
+            self.collector.tick()
             for partition in self.active_partitions():
                 await tick_sender.send(key=TICK, value=TICK, partition=partition)
             self.update_gauges()

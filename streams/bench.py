@@ -303,9 +303,24 @@ def crosses_sweep_boundary(start_s: float, end_s: float, config) -> bool:
     return start_ms // DAY_MS != end_ms // DAY_MS or due_day(start_ms, config) != due_day(end_ms, config)
 
 
+# A partition's sweep starts on its next tick (every second), and at most every 10 s
+# (streams.pipeline sweep_min_interval_s): quiet for longer than that means none is due.
+SWEEPS_SETTLED_S = 12.0
+
+
 def wait_for_sweeps(worker, timeout_s: float) -> None:
+    """Until no sweep nor deferred evaluation has been under way for SWEEPS_SETTLED_S."""
     deadline = time.monotonic() + timeout_s
-    while worker.get("/readyz")[1].get("sweep_pending") and time.monotonic() < deadline:
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            status = worker.get("/readyz")[1]
+        except OSError:  # its event loop is busy: so is a sweep
+            status = {"sweep_pending": 1}
+        if status.get("sweep_pending") or status.get("deferred"):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= SWEEPS_SETTLED_S:
+            return
         time.sleep(POLL_S)
 
 
