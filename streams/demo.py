@@ -32,6 +32,9 @@ def _stop(proc: subprocess.Popen | None, timeout_s: float = 20) -> None:
 
 
 def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> None:
+    # Ctrl-C stops everything, even when started from a context that ignores SIGINT (a shell's
+    # background job does; Python then never raises KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if DEMO_DIR.exists():
         local_kafka.stop(DEMO_DIR / "kafka")
         shutil.rmtree(DEMO_DIR)  # a fresh cluster each run: same seed, same event ids, nothing dropped
