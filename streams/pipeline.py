@@ -101,7 +101,6 @@ class Pipeline:
         # up to defer_max_s: its further events of the backlog are folded first, and one
         # evaluation serves them all (advance() catches up every due day in one call, so the
         # outputs say the same, later). Folded states are still written every batch.
-        self.pending = pending or (lambda topic, partition, offset: None)
         self.backlog_records = backlog_records
         self.defer_max_s = defer_max_s
         self.deferred_budget_s = deferred_budget_s
@@ -135,7 +134,7 @@ class Pipeline:
             last[(record.topic, record.partition)] = record.offset
         waiting = 0
         for (topic, partition), offset in last.items():
-            waiting += self.pending(topic, partition, offset) or 0
+            waiting += self.watermark.pending(topic, partition, offset) or 0
             if waiting > self.backlog_records:
                 return True
         return False
@@ -157,14 +156,21 @@ class Pipeline:
                 break
             del self._deferred[customer_key]
             evaluated += 1
-            try:
-                state = self._load(customer_key, origin)
-                if self._evaluate_and_emit(customer_key, state):
-                    self._store(customer_key, state, origin)
-            except Exception:  # its events are folded and stored; a bug must not stop the others
-                log.exception("evaluating %r failed", customer_key)
-                self._states.pop(customer_key, None)
+            self._reevaluate(customer_key, origin)
         return evaluated
+
+    def _reevaluate(self, customer_key: bytes, origin: Any, page_again: bool = False) -> None:
+        """Evaluate a customer outside a batch of its events (sweep, deferred evaluation): its
+        events are folded and stored already, so a failure is logged and the others go on."""
+        try:
+            state = self._load(customer_key, origin)
+            if self._evaluate_and_emit(customer_key, state):
+                self._store(customer_key, state, origin)
+            if page_again and state.active:
+                self._page_again(state)
+        except Exception:
+            log.exception("evaluating %r failed", customer_key)
+            self._states.pop(customer_key, None)
 
     def deferred(self) -> int:
         """Customers folded during a backlog and not evaluated yet (readiness detail, bench)."""
@@ -335,15 +341,7 @@ class Pipeline:
             customer_key = keys.pop()
             evaluated += 1
             self._deferred.pop(customer_key, None)  # evaluated here
-            try:
-                state = self._load(customer_key, origin)
-                if self._evaluate_and_emit(customer_key, state):
-                    self._store(customer_key, state, origin)
-                if newly_owned and state.active:
-                    self._page_again(state)
-            except Exception:  # one customer's bug must not stop the others' evaluation
-                log.exception("sweeping %r failed", customer_key)
-                self._states.pop(customer_key, None)
+            self._reevaluate(customer_key, origin, page_again=newly_owned)
         if not keys:
             del self._sweeping[partition]
             self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
