@@ -168,8 +168,8 @@ class HealthWorker:
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=4 * 1024 * 1024,
             # aiokafka holds one open batch per partition and a send waits when it is full until the
-            # broker took it: Faust's 16 KiB default fits only ~5 cs.health records, so the agent
-            # spent its time waiting on round trips.
+            # broker took it; Faust's 16 KiB default fits only ~5 cs.health records. (No throughput
+            # change measured on its own: 1,640 vs 1,350 events/s in two noisy 30k-event runs.)
             producer_max_batch_size=1024 * 1024,
             table_cleanup_interval=3600.0,
             **DELIVERY_SETTINGS,
