@@ -5,6 +5,7 @@ Thin on purpose: the work per batch lives in streams.pipeline and the domain in 
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from typing import Any, Callable
 
@@ -188,7 +189,7 @@ class HealthWorker:
             input_kinds=dict(settings.input_topics), partitions=settings.partitions,
             topics=PipelineTopics.of(settings),
             on_alert=self.notifier.submit if self.notifier else None,
-            pending=self.pending_records, assigned_inputs=self.assigned_inputs,
+            pending=self.pending_records, assigned_inputs=self.assigned_inputs, highwater_age=self.highwater_age,
             state_cache_size=settings.state_cache_customers, defer_max_s=settings.backlog_defer_s,
         )
         self._wire()
@@ -273,6 +274,15 @@ class HealthWorker:
             committed = self.app.consumer._committed_offset.get(tp)  # faust keeps no public position
             return highwater - (committed or 0)  # nothing committed yet: reading from the start
         return highwater - offset - 1
+
+    def highwater_age(self, topic: str, partition: int) -> float | None:
+        """Seconds since a fetch response last told the partition's high-water mark (None: never)."""
+        try:
+            # faust keeps no public handle on aiokafka's consumer, which alone knows when it last heard
+            told_ms = self.app.consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
+        except Exception:  # no consumer yet, or the partition is not assigned
+            return None
+        return None if told_ms is None else max(0.0, time.time() - told_ms / 1000)
 
     def assigned_inputs(self) -> list[tuple[str, int]]:
         inputs = set(self.settings.input_topics)

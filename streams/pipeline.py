@@ -68,6 +68,7 @@ class Pipeline:
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
                  watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
+                 highwater_age: Callable[[str, int], float | None] | None = None,
                  sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05,
                  state_cache_size: int = 10_000, backlog_records: int = 2_000,
                  defer_max_s: float = 10.0, deferred_budget_s: float = 0.5) -> None:
@@ -80,7 +81,8 @@ class Pipeline:
         self.topics = topics
         self.on_alert = on_alert or (lambda alert: None)
         self.clock = clock
-        self.watermark = Watermark(idle_s=watermark_idle_s, pending=pending, assigned=assigned_inputs)
+        self.watermark = Watermark(idle_s=watermark_idle_s, pending=pending, assigned=assigned_inputs,
+                                   highwater_age=highwater_age)
         self.watermark_ms = 0  # as of the last batch or sweep
         self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge

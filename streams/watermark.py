@@ -5,7 +5,9 @@ topic can race days ahead of another, and a max-based watermark would close tick
 the slower topics' events of those days arrived. An input holds the watermark back while
 records keep coming from it (within `idle_s`) or Kafka says it has unread records; one
 that is quiet and caught up lets go, so a quiet topic, or the end of a stream, does not
-freeze it. For `idle_s` after the stream starts or resumes after a quiet spell, every
+freeze it. "Caught up" needs a high-water mark Kafka told after the input's last record:
+while fetches fail (broker unreachable) the last one known is stale, and an input that
+merely stopped hearing from Kafka would let go of days its unread records still hold. For `idle_s` after the stream starts or resumes after a quiet spell, every
 assigned input holds (one not heard from yet blocks): high-water marks are stale until
 each partition's next fetch, and the fetcher reaches every partition by then.
 """
@@ -18,12 +20,16 @@ from typing import Callable, Iterable
 class Watermark:
     def __init__(self, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
                  pending: Callable[[str, int, int | None], int | None] | None = None,
-                 assigned: Callable[[], Iterable[tuple[str, int]]] | None = None) -> None:
+                 assigned: Callable[[], Iterable[tuple[str, int]]] | None = None,
+                 highwater_age: Callable[[str, int], float | None] | None = None) -> None:
         """pending(topic, partition, last offset or None) counts unread records (None: unknown);
-        assigned() lists the input partitions this worker owns (default: those seen)."""
+        assigned() lists the input partitions this worker owns (default: those seen);
+        highwater_age(topic, partition) is how many seconds ago Kafka last told the partition's
+        high-water mark (None: never; default: just now)."""
         self.idle_s = idle_s
         self.clock = clock
         self.pending = pending or (lambda topic, partition, offset: None)
+        self.highwater_age = highwater_age or (lambda topic, partition: 0.0)
         self.assigned = assigned or (lambda: list(self.inputs))
         self.inputs: dict[tuple[str, int], list] = {}  # (topic, partition) -> [max event ms, last seen, offset]
         self.floor = 0  # never goes back: restored from state, or reached before
@@ -66,12 +72,17 @@ class Watermark:
     def _unread_blocks(self, tp: tuple[str, int], now: float) -> bool:
         if self._in_grace(now):
             return True
-        if self.pending(tp[0], tp[1], None):
+        if self.highwater_age(*tp) is None or self.pending(tp[0], tp[1], None):
             return now - self.blocked_since.setdefault(tp, now) < self.max_wait_s
         return False
 
     def _holding(self, tp: tuple[str, int], seen: float, offset: int, now: float) -> bool:
-        return now - seen < self.idle_s or self._in_grace(now) or bool(self.pending(tp[0], tp[1], offset))
+        if now - seen < self.idle_s or self._in_grace(now):
+            return True
+        highwater_age = self.highwater_age(*tp)
+        if highwater_age is None or highwater_age > now - seen:
+            return True  # nothing heard from Kafka since its last record: unread ones may wait there
+        return bool(self.pending(tp[0], tp[1], offset))
 
     def current(self) -> int:
         now = self.clock()

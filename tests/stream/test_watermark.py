@@ -79,3 +79,33 @@ def test_a_burst_after_a_quiet_spell_waits_for_every_input():
     assert mark.current() == 15_000  # the slower input decides while both deliver
     clock.now = 70
     assert mark.current() == 20_000  # both quiet and caught up again
+
+
+def test_input_without_news_from_kafka_since_its_last_record_holds():
+    """Broker unreachable: fetches fail, the last high-water mark known says 'caught up' but
+    was told before the input's last record; letting go would close days its unread records hold."""
+    told = {"a": 20.0, "b": 20.0}  # seconds since Kafka last told the high-water mark
+    mark = Watermark(idle_s=5, clock=Clock(), pending=lambda t, p, o: 0,
+                     highwater_age=lambda t, p: told[t])
+    mark.clock.now = 10
+    mark.observe("a", 0, 1_000, 0)
+    mark.observe("b", 0, 9_000, 0)
+    mark.clock.now = 30  # both quiet 20 s, their high-water marks told 25 s ago: before their records
+    told.update(a=25.0, b=25.0)
+    assert mark.current() == 1_000  # both hold: the slower decides (it was 9_000 before this rule)
+    told["b"] = 1.0  # a fetch of b answered after its last record: b is caught up, a is unknown
+    assert mark.current() == 1_000
+    told["a"] = 1.0
+    assert mark.current() == 9_000
+
+
+def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
+    told = {"a": 0.0, "b": None}
+    mark = Watermark(idle_s=5, clock=Clock(), assigned=lambda: [("a", 0), ("b", 0)],
+                     pending=lambda t, p, o: 0, highwater_age=lambda t, p: told[t])
+    mark.clock.now = 10
+    mark.observe("a", 0, 7_000, 0)
+    mark.clock.now = 20
+    assert mark.current() == 0  # b: no fetch has answered yet
+    told["b"] = 0.5
+    assert mark.current() == 7_000
