@@ -102,11 +102,15 @@ class Pipeline:
         # Catching up a backlog, a customer's evaluation (close ticks, snapshot, cs.health) waits
         # up to defer_max_s: its further events of the backlog are folded first, and one
         # evaluation serves them all (advance() catches up every due day in one call, so the
-        # outputs say the same, later). Folded states are still written every batch.
+        # outputs say the same, later). Folded states are still written every batch. A waiting
+        # state is held in memory (no second read and decode for its evaluation); at most
+        # state_cache_size wait, customers beyond that are evaluated at once: with many customers
+        # each seldom seen, waiting coalesces little and a growing set would only delay outputs.
         self.backlog_records = backlog_records
         self.defer_max_s = defer_max_s
         self.deferred_budget_s = deferred_budget_s
-        self._deferred: dict[bytes, tuple[float, Any]] = {}  # customer -> (since, origin), oldest first
+        # customer -> (since, origin, its state or None: reload it), oldest first
+        self._deferred: dict[bytes, tuple[float, Any, CustomerState | None]] = {}
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: list[InputRecord]) -> None:
@@ -124,7 +128,8 @@ class Pipeline:
         self.watermark_ms = self.watermark.current()
         behind = self.defer_max_s > 0 and self.behind(records)
         for customer_key, items, state in folded:
-            self._guarded(customer_key, items, self._defer if behind else self._emit_and_store, state)
+            wait = behind and (customer_key in self._deferred or len(self._deferred) < self.state_cache_size)
+            self._guarded(customer_key, items, self._defer if wait else self._emit_and_store, state)
         self.evaluate_deferred(overdue_only=behind)
         self.metrics.watermark.set(self.watermark.newest() / 1000)
         self.metrics.processing.observe(self.clock() - started)
@@ -144,35 +149,42 @@ class Pipeline:
     def _defer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
         origin = items[-1][0].origin
         self._store(customer_key, state, origin)
-        if customer_key not in self._deferred:
-            self._deferred[customer_key] = (self.clock(), origin)
+        waiting = self._deferred.get(customer_key)  # a key set again keeps its place: oldest first
+        self._deferred[customer_key] = (waiting[0] if waiting else self.clock(), origin, state)
 
     def evaluate_deferred(self, overdue_only: bool = False) -> int:
-        """Evaluate deferred customers, oldest first, for at most deferred_budget_s: all of them
-        once caught up, during a backlog those waiting for defer_max_s. Returns how many."""
+        """Evaluate deferred customers, oldest first. During a backlog (overdue_only) every one
+        that has waited defer_max_s, however long that takes: the evaluation is owed, and a
+        budget would let the set grow and the outputs fall ever further behind. Otherwise all of
+        them, for at most deferred_budget_s per call (live events wait meanwhile). Returns how many."""
         started = self.clock()
         evaluated = 0
-        while self._deferred and (evaluated == 0 or self.clock() - started < self.deferred_budget_s):
-            customer_key, (since, origin) = next(iter(self._deferred.items()))
+        while self._deferred:
+            customer_key, (since, origin, state) = next(iter(self._deferred.items()))
             if overdue_only and started - since < self.defer_max_s:
+                break
+            if not overdue_only and evaluated and self.clock() - started >= self.deferred_budget_s:
                 break
             del self._deferred[customer_key]
             evaluated += 1
-            self._reevaluate(customer_key, origin)
+            self._reevaluate(customer_key, origin, state=state)
         return evaluated
 
-    def _reevaluate(self, customer_key: bytes, origin: Any, page_again: bool = False) -> None:
+    def _reevaluate(self, customer_key: bytes, origin: Any, page_again: bool = False,
+                    state: CustomerState | None = None) -> None:
         """Evaluate a customer outside a batch of its events (sweep, deferred evaluation): its
-        events are folded and stored already, so a failure is logged and the others go on."""
+        events are folded and stored already, so a failure is logged and the others go on.
+        `state`: the one held while it waited, else it is loaded."""
         try:
-            state = self._load(customer_key, origin)
+            if state is None:
+                state = self._load(customer_key, origin)
             if self._evaluate_and_emit(customer_key, state):
                 self._store(customer_key, state, origin)
             if page_again and state.active:
                 self._page_again(state)
         except Exception:
             log.exception("evaluating %r failed", customer_key)
-            self._states.pop(customer_key, None)
+            self._drop_held_state(customer_key)
 
     def deferred(self) -> int:
         """Customers folded during a backlog and not evaluated yet (readiness detail, bench)."""
@@ -183,7 +195,7 @@ class Pipeline:
             return step(customer_key, items, *args) or True
         except Exception as exc:  # a bug must not lose the batch: park its records with the reason
             log.exception("processing %d records of %r failed", len(items), customer_key)
-            self._states.pop(customer_key, None)  # it may be half folded: the store has the last good one
+            self._drop_held_state(customer_key)  # it may be half folded: the store has the last good one
             failure = DecodeError("processing_error", None, f"{type(exc).__name__}: {exc}")
             for record, _ in items:
                 self._dead_letter(record, self._source_topic(record), failure)
@@ -273,12 +285,22 @@ class Pipeline:
         self._store(customer_key, state, items[-1][0].origin)
 
     def _load(self, customer_key: bytes, origin: Any = None) -> CustomerState:
+        waiting = self._deferred.get(customer_key)
+        if waiting is not None and waiting[2] is not None:
+            return waiting[2]
         state = self._states.get(customer_key)
         if state is not None:
             self._states.move_to_end(customer_key)
             return state
         raw = self.store.get(customer_key, origin)
         return CustomerState.from_bytes(raw) if raw else CustomerState.new(customer_key.decode())
+
+    def _drop_held_state(self, customer_key: bytes) -> None:
+        """Forget the decoded state (cache, deferred evaluation): the next load reads the store."""
+        self._states.pop(customer_key, None)
+        waiting = self._deferred.get(customer_key)
+        if waiting is not None:
+            self._deferred[customer_key] = (waiting[0], waiting[1], None)
 
     def _store(self, customer_key: bytes, state: CustomerState, origin: Any) -> None:
         self.store.put(customer_key, state.to_bytes(), origin)
@@ -342,8 +364,8 @@ class Pipeline:
         while keys and (evaluated == 0 or self.clock() - started < self.sweep_budget_s):
             customer_key = keys.pop()
             evaluated += 1
-            self._deferred.pop(customer_key, None)  # evaluated here
-            self._reevaluate(customer_key, origin, page_again=newly_owned)
+            waiting = self._deferred.pop(customer_key, None)  # evaluated here
+            self._reevaluate(customer_key, origin, page_again=newly_owned, state=waiting[2] if waiting else None)
         if not keys:
             del self._sweeping[partition]
             self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
@@ -368,7 +390,7 @@ class Pipeline:
                 continue
             if partition_for(key, self.partitions) == partition:
                 customers.add(key)
-                self._states.pop(key, None)  # the table's recovered state is the one to use
+                self._drop_held_state(key)  # the table's recovered state is the one to use
         raw = self.store.get(WATERMARK_KEY_PREFIX + str(partition).encode())
         if raw:
             self.watermark.restore(int(raw))

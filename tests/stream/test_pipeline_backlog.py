@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 
+import streams.pipeline
 from handlers.state import CustomerState
 from streams.pipeline import InputRecord, partition_for
 from tests.stream.doubles import PARTITIONS, MemoryStore, RecordingOutbox, worker
@@ -32,9 +33,9 @@ def batches() -> list[list[InputRecord]]:
     return out
 
 
-def run(waiting: list[int], seconds_per_batch: float = 1.0):
+def run(waiting: list[int], seconds_per_batch: float = 1.0, **options):
     store, outbox, clock = MemoryStore(), RecordingOutbox(), [1000.0]
-    pipeline = worker(store, [], clock, outbox=outbox, pending=lambda topic, partition, offset: waiting[0])
+    pipeline = worker(store, [], clock, outbox=outbox, pending=lambda topic, partition, offset: waiting[0], **options)
     seen = []
     for batch in batches():
         pipeline.process_batch(batch)
@@ -82,3 +83,50 @@ def test_deferred_outputs_say_what_immediate_ones_say():
         assert sorted(deferred_out.values(topic)) == sorted(live_out.values(topic)), topic
     assert len(deferred_out.values("cs.health")) < len(live_out.values("cs.health"))
     assert store.data.keys() == live_store.data.keys()
+
+
+def test_no_more_wait_than_the_state_cache_holds_the_others_are_evaluated_at_once():
+    waiting = [50_000]
+    pipeline, _, outbox, clock, seen = run(waiting, state_cache_size=4)
+    assert seen[0] == (4, len(CUSTOMERS) - 4)  # two customers beyond the limit: cs.health at once
+    assert all(deferred == 4 for deferred, _ in seen[:10])
+    waiting[0] = 0
+    pipeline.process_batch([])
+    live, _, live_out, live_clock, _ = run(waiting=[0])
+    # Those evaluated during the backlog saw its held-back watermark: the next sweep moves them on.
+    for worker_, clock_ in ((pipeline, clock), (live, live_clock)):
+        clock_[0] += 30
+        for partition in range(PARTITIONS):
+            worker_.sweep(partition, None)
+    assert latest_health(outbox) == latest_health(live_out)
+
+
+def test_every_overdue_customer_is_evaluated_during_a_backlog_whatever_the_budget():
+    # A budget of -1 s stops a budgeted call after one customer.
+    pipeline, _, outbox, clock, _ = run(waiting=[50_000], deferred_budget_s=-1.0)
+    assert pipeline.deferred() == len(CUSTOMERS)
+    clock[0] += 11
+    assert pipeline.evaluate_deferred(overdue_only=True) == len(CUSTOMERS)  # as while still behind
+    pipeline, *_ = run(waiting=[50_000], deferred_budget_s=-1.0)
+    assert pipeline.evaluate_deferred() == 1  # caught up: the budget paces the evaluation
+
+
+def test_a_failed_fold_of_a_waiting_customer_evaluates_the_stored_state(monkeypatch):
+    pipeline, store, outbox, clock, _ = run(waiting=[50_000])
+    real_apply = streams.pipeline.apply
+
+    def apply_then_fail(state, event, config):
+        real_apply(state, event, config)  # the held state is changed ...
+        raise RuntimeError("bug")  # ... and then the fold fails
+
+    monkeypatch.setattr(streams.pipeline, "apply", apply_then_fail)
+    key = b"c0"
+    pipeline.process_batch([InputRecord("cs.interactions", partition_for(key, PARTITIONS), 10_000, key,
+                                        raw("interaction", 41, "c0", "c0-late", direction="inbound",
+                                            channel="email"), {})])
+    monkeypatch.setattr(streams.pipeline, "apply", real_apply)
+    clock[0] += 11
+    pipeline.process_batch([])
+    sent = [orjson.loads(v) for v in outbox.values("cs.health")]
+    last_c0 = [h for h in sent if h["customer_id"] == "c0"][-1]
+    assert last_c0["metrics"]["events"] == CustomerState.from_bytes(store.data[key]).events == 40
