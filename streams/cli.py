@@ -90,19 +90,14 @@ def topics() -> None:
 @friendly_errors
 def worker() -> None:
     """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
-    import logging
-
     from streams.topics import ensure_topics
 
     settings = load_settings()
     asyncio.run(ensure_topics(settings))
-    import faust
-
     from streams.app import HealthWorker
+    from streams.faust_worker import run_worker
 
-    health_worker = HealthWorker(settings)
-    faust.Worker(health_worker.app, loglevel=logging.getLevelName(settings.log_level.upper()),
-                 console_port=None).execute_from_commandline()
+    run_worker(HealthWorker(settings).app, settings)
 
 
 def parse_time_ms(value: str | None) -> int | None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import faust
 
 from streams.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
-from streams.naive_faust import add_progress_pages, bench_app, run_worker
+from streams.faust_worker import run_worker
+from streams.naive_faust import add_progress_pages, bench_app
 from streams.settings import Settings, load_settings
 
 

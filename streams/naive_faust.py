@@ -11,7 +11,6 @@ returns {"events": n}, the events folded so far (referral credits included).
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import faust
@@ -20,6 +19,7 @@ from handlers.config import HealthConfig, load_config
 from handlers.customer import advance, apply, derived_events
 from handlers.events import MODELS
 from handlers.state import CustomerState
+from streams.faust_worker import run_worker
 from streams.settings import Settings, load_settings
 
 
@@ -158,11 +158,6 @@ def add_progress_pages(app: faust.App, progress: dict) -> None:
     @app.page("/readyz")
     async def readyz(web, request):
         return web.json({"ready": progress["ready"]}, status=200 if progress["ready"] else 503)
-
-
-def run_worker(app: faust.App, settings: Settings) -> None:
-    faust.Worker(app, loglevel=logging.getLevelName(settings.log_level.upper()),
-                 console_port=None).execute_from_commandline()
 
 
 def main() -> None:

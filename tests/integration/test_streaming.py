@@ -3,7 +3,9 @@ kill -9, a second worker and a broker restart."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import threading
 import time
 from datetime import datetime, timezone
@@ -231,3 +233,21 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
         worker.stop()  # while its broker is up: a worker without one takes its whole grace to stop
     finally:
         local_kafka.stop(data_dir)
+
+
+def test_sigterm_with_kafka_gone_ends_the_worker_by_its_shutdown_deadline(tmp_path, unique_prefix, workers):
+    """Faust's stop waits on Kafka for ever when the broker is gone; the worker gives up after
+    CSHEALTH_SHUTDOWN_DEADLINE_S and says why."""
+    data_dir = tmp_path / "kafka"
+    broker = local_kafka.start(data_dir)
+    try:
+        worker = workers(stack_env(broker.bootstrap, unique_prefix) | {"CSHEALTH_SHUTDOWN_DEADLINE_S": "4"})
+        worker.wait_ready()
+    finally:
+        local_kafka.stop(data_dir)
+    started = time.monotonic()
+    os.killpg(worker.proc.pid, signal.SIGTERM)
+    returncode = worker.proc.wait(timeout=60)
+    took = time.monotonic() - started
+    assert returncode == 1 and 3.5 < took < 15, (returncode, took, worker.tail_log())
+    assert "did not finish in 4 s (is Kafka reachable?)" in worker.tail_log()
