@@ -191,6 +191,7 @@ class HealthWorker:
             on_alert=self.notifier.submit if self.notifier else None,
             pending=self.pending_records, assigned_inputs=self.assigned_inputs, highwater_age=self.highwater_age,
             state_cache_size=settings.state_cache_customers, defer_max_s=settings.backlog_defer_s,
+            watermark_idle_s=settings.watermark_idle_s,
         )
         self._wire()
 

@@ -81,13 +81,22 @@ def comparable(snapshot: dict | None) -> dict | None:
     return None if snapshot is None else {k: v for k, v in snapshot.items() if k != "as_of"}
 
 
-def wait_for_equal(bootstrap: str, topic: str, expected: dict[str, dict], timeout_s: float = 300) -> dict[str, dict]:
-    """Poll the topic until every customer's latest record equals the expectation (or time runs out)."""
+def wait_for_equal(bootstrap: str, topic: str, expected: dict[str, dict], timeout_s: float = 300,
+                   unchanged_s: float = 180) -> dict[str, dict]:
+    """Poll the topic until every customer's latest record equals the expectation, time runs
+    out, or the records stay unequal and unchanged for unchanged_s (a wrong result that will
+    not mend: fail in minutes, not after the whole timeout)."""
     deadline = time.monotonic() + timeout_s
     latest: dict[str, dict] = {}
+    unchanged_since = time.monotonic()
     while time.monotonic() < deadline:
+        previous = latest
         latest = read_latest(bootstrap, topic, idle_s=2.0, timeout_s=max(5.0, deadline - time.monotonic()))
         if all(comparable(latest.get(cid)) == comparable(snap) for cid, snap in expected.items()):
+            return latest
+        if latest != previous:
+            unchanged_since = time.monotonic()
+        elif time.monotonic() - unchanged_since >= unchanged_s:
             return latest
         time.sleep(2)
     return latest
