@@ -63,6 +63,14 @@ def workers(tmp_path):
         worker.stop()
 
 
+# Tests that pause between two halves of a stream (a broker restart, a second worker joining,
+# bad records sent between them): meanwhile every input the worker has caught up on is quiet,
+# and in these streams the account events of early days come throughout, so an input that let
+# go during the pause (after 5 s by default) would make the next ones late (seen in CI, and here
+# under CPU load). Each such test ends ~25 s later: the last days close after this long quiet.
+PAUSE_PROOF_IDLE_S = 30
+
+
 # Generous: the worker runs at one or two thousand events/s on a busy 2-core CI box (see issue 7).
 def assert_equal_to_replay(bootstrap, env, expected, timeout_s=900):
     latest = wait_for_equal(bootstrap, env["CSHEALTH_TOPIC_HEALTH"], expected, timeout_s=timeout_s)
@@ -124,7 +132,7 @@ BAD_RECORDS = [
 
 def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_prefix, workers, small_stream):
     events, expected = small_stream
-    env = stack_env(kafka_bootstrap, unique_prefix)
+    env = stack_env(kafka_bootstrap, unique_prefix, watermark_idle_s=PAUSE_PROOF_IDLE_S)
     workers(env).wait_ready()
     half = len(events) // 2
     produce(env, events[:half])
@@ -183,7 +191,7 @@ def produce_in_background(env, events):
 def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, unique_prefix, workers,
                                                               small_stream):
     events, expected = small_stream
-    env = stack_env(kafka_bootstrap, unique_prefix, partitions=4)
+    env = stack_env(kafka_bootstrap, unique_prefix, partitions=4, watermark_idle_s=PAUSE_PROOF_IDLE_S)
     first = workers(env, "first")
     first.wait_ready()
     ordered = interleave_topics(events, seed=4)
@@ -218,10 +226,7 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
     data_dir = tmp_path / "kafka"
     broker = local_kafka.start(data_dir)
     try:
-        # While the broker restarts, every input the worker has caught up on is quiet; in this
-        # stream the account events of early days come throughout, so an input that let go
-        # during the pause (5 s by default) would make the next ones late (seen in CI).
-        env = stack_env(broker.bootstrap, unique_prefix, watermark_idle_s=30)
+        env = stack_env(broker.bootstrap, unique_prefix, watermark_idle_s=PAUSE_PROOF_IDLE_S)
         worker = workers(env)
         worker.wait_ready()
         ordered = interleave_topics(events, seed=6)
