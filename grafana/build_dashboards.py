@@ -335,6 +335,13 @@ def operations() -> dict:
                    [target(f"time() - cshealth_event_time_watermark_seconds{{{INST}}}",
                            "{{instance}}")], unit="s",
                    description="How old the newest folded event is; grows when input stops."),
+        timeseries("Event time held back (newest folded minus effective watermark)",
+                   [target(f"cshealth_event_time_watermark_seconds{{{INST}}} - "
+                           f"cshealth_event_time_effective_watermark_seconds{{{INST}}}", "{{instance}}")],
+                   unit="s", description="Days close at the effective watermark: the slowest input still "
+                                         "delivering, with unread records, or not heard from Kafka since its "
+                                         "last record (broker unreachable). Large and growing: an input is "
+                                         "stuck or far behind the others in event time."),
         timeseries("Consumer lag by topic", [target(
             f"sum by (topic) (max by (topic, partition) (cshealth_consumer_lag{{{INST}}}))",
             "{{topic}}")], description="Messages behind the high-water mark (max per partition, "

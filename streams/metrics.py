@@ -52,6 +52,10 @@ class Metrics:
         self.assigned_partitions = Gauge("cshealth_assigned_partitions", "Input partitions assigned", registry=r)
         self.recovery_complete = Gauge("cshealth_recovery_complete", "1 once table recovery finished", registry=r)
         self.watermark = Gauge("cshealth_event_time_watermark_seconds", "Newest event time folded", registry=r)
+        self.effective_watermark = Gauge(
+            "cshealth_event_time_effective_watermark_seconds",
+            "Event time that closes days: the slowest input still delivering, with unread records or not heard "
+            "from Kafka since its last record", registry=r)
         self.event_age = Histogram("cshealth_event_age_seconds", "Wall clock at processing minus event time",
                                    ["topic"], registry=r,
                                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))

@@ -132,6 +132,7 @@ class Pipeline:
             self._guarded(customer_key, items, self._defer if wait else self._emit_and_store, state)
         self.evaluate_deferred(overdue_only=behind)
         self.metrics.watermark.set(self.watermark.newest() / 1000)
+        self.metrics.effective_watermark.set(self.watermark_ms / 1000)
         self.metrics.processing.observe(self.clock() - started)
 
     def behind(self, records: list[InputRecord]) -> bool:
@@ -344,6 +345,7 @@ class Pipeline:
         loop, and the batches of live events, for a minute. Returns how many were evaluated.
         """
         self.watermark_ms = self.watermark.current()
+        self.metrics.effective_watermark.set(self.watermark_ms / 1000)  # it moves without batches too
         if self.watermark_ms == 0:
             return 0
         pending = self._sweeping.get(partition)

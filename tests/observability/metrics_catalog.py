@@ -70,6 +70,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("cshealth_assigned_partitions", "gauge"),
     Metric("cshealth_recovery_complete", "gauge"),
     Metric("cshealth_event_time_watermark_seconds", "gauge"),
+    Metric("cshealth_event_time_effective_watermark_seconds", "gauge"),
     # histograms
     Metric("cshealth_event_age_seconds", "histogram", {"topic": TOPICS}),
     Metric("cshealth_processing_seconds", "histogram"),

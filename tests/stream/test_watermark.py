@@ -109,3 +109,20 @@ def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
     assert mark.current() == 0  # b: no fetch has answered yet
     told["b"] = 0.5
     assert mark.current() == 7_000
+
+
+def test_the_effective_watermark_is_exported_next_to_the_newest_event_time():
+    from streams.pipeline import InputRecord, partition_for
+    from tests.stream.doubles import PARTITIONS, MemoryStore, worker
+    from tests.unit.builders import raw
+
+    clock = [1000.0]
+    pipeline = worker(MemoryStore(), [], clock, pending=lambda t, p, o: 5 if t == "cs.accounts" else 0)
+    pipeline.process_batch([
+        InputRecord("cs.accounts", partition_for(b"c1", PARTITIONS), 0, b"c1",
+                    raw("account", 0, "c1", owner="ann", segment="smb"), {}),
+        InputRecord("cs.interactions", partition_for(b"c2", PARTITIONS), 0, b"c2",
+                    raw("interaction", 9, "c2", direction="inbound", channel="email"), {})])
+    gauge = pipeline.metrics.effective_watermark._value.get()
+    newest = pipeline.metrics.watermark._value.get()
+    assert gauge == pipeline.watermark_ms / 1000 < newest  # accounts has unread records: it holds
