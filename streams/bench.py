@@ -303,13 +303,12 @@ def crosses_sweep_boundary(start_s: float, end_s: float, config) -> bool:
     return start_ms // DAY_MS != end_ms // DAY_MS or due_day(start_ms, config) != due_day(end_ms, config)
 
 
-# A partition's sweep starts on its next tick (every second), and at most every 10 s
-# (streams.pipeline sweep_min_interval_s): quiet for longer than that means none is due.
-SWEEPS_SETTLED_S = 12.0
-
-
 def wait_for_sweeps(worker, timeout_s: float) -> None:
-    """Until no sweep nor deferred evaluation has been under way for SWEEPS_SETTLED_S."""
+    """Until no sweep nor deferred evaluation has been under way for longer than a partition
+    waits between sweeps, plus its next tick (every second) on either side: none is due then."""
+    from streams.pipeline import SWEEP_MIN_INTERVAL_S
+
+    settled_s = SWEEP_MIN_INTERVAL_S + 2.0
     deadline = time.monotonic() + timeout_s
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
@@ -319,7 +318,7 @@ def wait_for_sweeps(worker, timeout_s: float) -> None:
             status = {"sweep_pending": 1}
         if status.get("sweep_pending") or status.get("deferred"):
             quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= SWEEPS_SETTLED_S:
+        elif time.monotonic() - quiet_since >= settled_s:
             return
         time.sleep(POLL_S)
 

@@ -27,7 +27,7 @@ from handlers.timeutil import DAY_MS
 from streams.metrics import Metrics, segment_label
 from streams.observations import observe_employee_survey, observe_event, observe_outputs
 from streams.topics import PipelineTopics
-from streams.watermark import Watermark
+from streams.watermark import IDLE_S, Watermark
 
 log = logging.getLogger("cshealth.pipeline")
 
@@ -57,6 +57,10 @@ class Outbox(Protocol):
     def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None: ...
 
 
+# A partition is swept at most this often (when its day or closable tick moved).
+SWEEP_MIN_INTERVAL_S = 10.0
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default (murmur2) partitioner, as used by the Java client, aiokafka and Faust."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
@@ -66,10 +70,10 @@ class Pipeline:
     def __init__(self, *, config: HealthConfig, store: StateStore, outbox: Outbox, metrics: Metrics,
                  input_kinds: dict[str, str], partitions: int, topics: PipelineTopics,
                  on_alert: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.time,
-                 watermark_idle_s: float = 5.0, pending: Callable[[str, int, int | None], int | None] | None = None,
+                 watermark_idle_s: float = IDLE_S, pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned_inputs: Callable[[], Iterable[tuple[str, int]]] | None = None,
                  highwater_age: Callable[[str, int], float | None] | None = None,
-                 sweep_min_interval_s: float = 10.0, sweep_budget_s: float = 0.05,
+                 sweep_min_interval_s: float = SWEEP_MIN_INTERVAL_S, sweep_budget_s: float = 0.05,
                  state_cache_size: int = 10_000, backlog_records: int = 2_000,
                  defer_max_s: float = 10.0, deferred_budget_s: float = 0.5) -> None:
         self.config = config
@@ -125,15 +129,19 @@ class Pipeline:
             state = self._guarded(customer_key, items, self._fold_customer)
             if state is not None:
                 folded.append((customer_key, items, state))
-        self.watermark_ms = self.watermark.current()
+        self._read_watermark()
         behind = self.defer_max_s > 0 and self.behind(records)
         for customer_key, items, state in folded:
             wait = behind and (customer_key in self._deferred or len(self._deferred) < self.state_cache_size)
             self._guarded(customer_key, items, self._defer if wait else self._emit_and_store, state)
         self.evaluate_deferred(overdue_only=behind)
         self.metrics.watermark.set(self.watermark.newest() / 1000)
-        self.metrics.effective_watermark.set(self.watermark_ms / 1000)
         self.metrics.processing.observe(self.clock() - started)
+
+    def _read_watermark(self) -> None:
+        """The event time that closes days as of now, for this batch or sweep (and the gauge)."""
+        self.watermark_ms = self.watermark.current()
+        self.metrics.effective_watermark.set(self.watermark_ms / 1000)
 
     def behind(self, records: list[InputRecord]) -> bool:
         """More than backlog_records still unread on the partitions this batch came from."""
@@ -344,8 +352,7 @@ class Pipeline:
         least one customer): a day boundary with 100,000 customers must not hold the event
         loop, and the batches of live events, for a minute. Returns how many were evaluated.
         """
-        self.watermark_ms = self.watermark.current()
-        self.metrics.effective_watermark.set(self.watermark_ms / 1000)  # it moves without batches too
+        self._read_watermark()  # it moves without batches too (quiet inputs let go)
         if self.watermark_ms == 0:
             return 0
         pending = self._sweeping.get(partition)

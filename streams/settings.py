@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.watermark import IDLE_S
+
 INPUT_KINDS = ("purchase", "survey", "ticket", "mention", "interaction", "account")
 
 
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
                                        description="Customers whose state the worker keeps decoded in memory (0 = none)")
     backlog_defer_s: float = Field(10.0, ge=0, le=600,
                                    description="Catching up a backlog, how long a customer's evaluation may wait for its further events (0 = never)")
-    watermark_idle_s: float = Field(5.0, gt=0, le=3600,
+    watermark_idle_s: float = Field(IDLE_S, gt=0, le=3600,
                                     description="An input partition with nothing unread that stays quiet this long stops holding back event time (longer than your producers' pauses)")
     shutdown_deadline_s: float = Field(20.0, gt=0,
                                        description="After SIGTERM/SIGINT, the worker exits (code 1) if stopping takes longer, e.g. with Kafka gone")

@@ -7,18 +7,22 @@ records keep coming from it (within `idle_s`) or Kafka says it has unread record
 that is quiet and caught up lets go, so a quiet topic, or the end of a stream, does not
 freeze it. "Caught up" needs a high-water mark Kafka told after the input's last record:
 while fetches fail (broker unreachable) the last one known is stale, and an input that
-merely stopped hearing from Kafka would let go of days its unread records still hold. For `idle_s` after the stream starts or resumes after a quiet spell, every
-assigned input holds (one not heard from yet blocks): high-water marks are stale until
-each partition's next fetch, and the fetcher reaches every partition by then.
+merely stopped hearing from Kafka would let go of days its unread records still hold.
+For `idle_s` after the stream starts or resumes after a quiet spell, every assigned input
+holds (one not heard from yet blocks): high-water marks are stale until each partition's
+next fetch, and the fetcher reaches every partition by then.
 """
 from __future__ import annotations
 
 import time
 from typing import Callable, Iterable
 
+# Default quiet time before a caught-up input lets go (CSHEALTH_WATERMARK_IDLE_S).
+IDLE_S = 5.0
+
 
 class Watermark:
-    def __init__(self, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic,
                  pending: Callable[[str, int, int | None], int | None] | None = None,
                  assigned: Callable[[], Iterable[tuple[str, int]]] | None = None,
                  highwater_age: Callable[[str, int], float | None] | None = None) -> None:
