@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from streams import local_kafka
+from streams.kafka import local_broker
 from streams.settings import SettingsError, load_settings
 
 # Errors a user can fix from the message alone: one line, no traceback.
-USER_ERRORS = (SettingsError, local_kafka.LocalKafkaError, ConnectionError, FileNotFoundError)
+USER_ERRORS = (SettingsError, local_broker.LocalKafkaError, ConnectionError, FileNotFoundError)
 
 
 def friendly_errors(command):
@@ -38,7 +38,7 @@ def kafka() -> None:
 
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=local_kafka.DEFAULT_DATA_DIR, show_default=True,
+    "--data-dir", type=click.Path(path_type=Path), default=local_broker.DEFAULT_DATA_DIR, show_default=True,
     help="Broker state; a fresh directory gives an empty cluster.")
 
 
@@ -48,7 +48,7 @@ data_dir_option = click.option(
 @friendly_errors
 def kafka_start(data_dir: Path, port: int | None) -> None:
     """Start the broker in the background and print its bootstrap address."""
-    info = local_kafka.start(data_dir, port)
+    info = local_broker.start(data_dir, port)
     click.echo(info.bootstrap)
 
 
@@ -57,21 +57,21 @@ def kafka_start(data_dir: Path, port: int | None) -> None:
 @friendly_errors
 def kafka_stop(data_dir: Path) -> None:
     """Stop the broker started on DATA_DIR."""
-    click.echo("stopped" if local_kafka.stop(data_dir) else "not running")
+    click.echo("stopped" if local_broker.stop(data_dir) else "not running")
 
 
 @kafka.command("jars")
 @friendly_errors
 def kafka_jars() -> None:
     """Resolve the broker jars from Maven Central into the cache (once) and print the directory."""
-    click.echo(local_kafka.ensure_jars())
+    click.echo(local_broker.ensure_jars())
 
 
 @kafka.command("status")
 @data_dir_option
 def kafka_status(data_dir: Path) -> None:
     """Print the bootstrap address of the running broker, or exit 1."""
-    info = local_kafka.status(data_dir)
+    info = local_broker.status(data_dir)
     if info is None:
         click.echo("not running")
         sys.exit(1)
@@ -82,7 +82,7 @@ def kafka_status(data_dir: Path) -> None:
 @friendly_errors
 def topics() -> None:
     """Create the input and output topics (CSHEALTH_PARTITIONS partitions each) if missing."""
-    from streams.topics import ensure_topics
+    from streams.runtime.topics import ensure_topics
 
     created = asyncio.run(ensure_topics(load_settings()))
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
@@ -90,12 +90,12 @@ def topics() -> None:
 @friendly_errors
 def worker() -> None:
     """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
-    from streams.topics import ensure_topics
+    from streams.runtime.topics import ensure_topics
 
     settings = load_settings()
     asyncio.run(ensure_topics(settings))
-    from streams.app import HealthWorker
-    from streams.faust_worker import run_worker
+    from streams.runtime.app import HealthWorker
+    from streams.runtime.faust_process import run_worker
 
     run_worker(HealthWorker(settings).app, settings)
 
@@ -153,7 +153,7 @@ def simulate(customers: int, days: int, seed: int, start: str | None, out: Path 
     import time
     from datetime import datetime, timedelta, timezone
 
-    from streams.simulator import SimulationConfig, simulate as build, write_jsonl, write_truth
+    from streams.sim.simulator import SimulationConfig, simulate as build, write_jsonl, write_truth
 
     if not out and not to_kafka:
         raise click.UsageError("give --out FILE and/or --kafka")
@@ -175,8 +175,8 @@ def simulate(customers: int, days: int, seed: int, start: str | None, out: Path 
         written = write_jsonl(simulation.events(), out, progress=progress)
         click.echo(f"wrote {written:,} events for {customers:,} customers to {out}", err=True)
     if to_kafka:
-        from streams.producer import produce_events
-        from streams.topics import ensure_topics
+        from streams.kafka.producer import produce_events
+        from streams.runtime.topics import ensure_topics
 
         settings = load_settings()
         asyncio.run(ensure_topics(settings))
@@ -191,7 +191,7 @@ def simulate(customers: int, days: int, seed: int, start: str | None, out: Path 
 @friendly_errors
 def tail_command(from_beginning: bool, alerts_only: bool, limit: int | None) -> None:
     """Print alerts and health changes live, readable for the on-call rep."""
-    from streams.tail import run_tail
+    from streams.alerting.tail import run_tail
 
     run_tail(load_settings(), click.echo, from_beginning=from_beginning, include_changes=not alerts_only, limit=limit)
 
@@ -201,7 +201,7 @@ def tail_command(from_beginning: bool, alerts_only: bool, limit: int | None) -> 
 @click.option("--port", type=click.IntRange(1, 65535), default=9095, show_default=True)
 def webhook_sink(host: str, port: int) -> None:
     """Print what Alertmanager's webhooks (/oncall, /team) receive: a stand-in pager for demos."""
-    from streams.webhook_sink import serve
+    from streams.alerting.webhook_sink import serve
 
     serve(host, port, lambda line: click.echo(line))
 
@@ -215,13 +215,13 @@ def webhook_sink(host: str, port: int) -> None:
 @friendly_errors
 def demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> None:
     """Run local Kafka, a worker, the simulator (and Prometheus/Alertmanager if installed); Ctrl-C stops all."""
-    from streams.demo import run_demo
+    from streams.devstack.demo import run_demo
 
     run_demo(customers, days, rate, web_port, seed)
 
 
 def _register_optional_commands() -> None:
-    from streams.bench import bench_command
+    from streams.bench.run import bench_command
 
     main.add_command(bench_command, "bench")
 

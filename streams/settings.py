@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.watermark import IDLE_S
+from streams.runtime.watermark import IDLE_S
 
 INPUT_KINDS = ("purchase", "survey", "ticket", "mention", "interaction", "account")
 

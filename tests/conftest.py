@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from streams import local_kafka
+from streams.kafka import local_broker
 
 
 @pytest.fixture(scope="session")
@@ -19,11 +19,11 @@ def kafka_bootstrap(tmp_path_factory) -> str:
         yield existing
         return
     data_dir = tmp_path_factory.mktemp("kafka")
-    info = local_kafka.start(data_dir)
+    info = local_broker.start(data_dir)
     try:
         yield info.bootstrap
     finally:
-        local_kafka.stop(data_dir)
+        local_broker.stop(data_dir)
 
 
 @pytest.fixture

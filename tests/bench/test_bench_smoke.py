@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from handlers.config import load_config
-from streams.bench import crosses_sweep_boundary, quantile
+from streams.bench.run import crosses_sweep_boundary, quantile
 from streams.cli import main
 
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.bench.write_cost [--events 30000] [--customers 3000]
 
-Both runs fold the same simulator events through streams.pipeline.Pipeline in batches of the
+Both runs fold the same simulator events through streams.runtime.pipeline.Pipeline in batches of the
 worker's size; every write goes to RocksDB (as the table's does) and counts as a changelog
 record (producing those records is not included). The ratio is measured in the same run. Prints events/s and changelog records for each.
 """
@@ -18,11 +18,11 @@ import orjson
 from rocksdict import Rdict
 
 from handlers.config import load_config
-from streams.app import BATCH_MAX
-from streams.metrics import Metrics
-from streams.pipeline import InputRecord, Pipeline, partition_for
-from streams.simulator import SimulationConfig, simulate
-from streams.topics import PipelineTopics
+from streams.runtime.app import BATCH_MAX
+from streams.telemetry.metrics import Metrics
+from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
+from streams.sim.simulator import SimulationConfig, simulate
+from streams.runtime.topics import PipelineTopics
 from tests.stream.doubles import MemoryStore
 
 PARTITIONS = 8

@@ -9,8 +9,8 @@ from collections import defaultdict
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from streams.processes import WorkerProcess, settings_from, stack_env  # noqa: F401 (re-exported for the tests)
-from streams.producer import produce_events
+from streams.devstack.processes import WorkerProcess, settings_from, stack_env  # noqa: F401 (re-exported for the tests)
+from streams.kafka.producer import produce_events
 
 
 def interleave_topics(events: list[dict], seed: int) -> list[dict]:

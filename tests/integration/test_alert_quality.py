@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from streams.alert_quality import MUST_ALERT, evaluate
-from streams.simulator import SimulationConfig, simulate
+from streams.sim.alert_quality import MUST_ALERT, evaluate
+from streams.sim.simulator import SimulationConfig, simulate
 from tests.integration.harness import interleave_topics, produce, read_all, read_latest, stack_env
 
 pytestmark = pytest.mark.kafka
@@ -18,7 +18,7 @@ FALSE_ALERT_BUDGET = 0.02
 
 
 def test_scripted_stories_are_alerted_and_healthy_ones_rarely(kafka_bootstrap, unique_prefix, tmp_path):
-    from streams.processes import WorkerProcess
+    from streams.devstack.processes import WorkerProcess
 
     simulation = simulate(SimulationConfig(customers=1000, days=DAYS, seed=8,
                                            start=datetime(2026, 1, 1, tzinfo=timezone.utc)))

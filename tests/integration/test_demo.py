@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import local_kafka
+from streams.kafka import local_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.kafka
@@ -40,7 +40,7 @@ def test_main_command_shows_alerts_within_three_minutes_and_stops_cleanly(tmp_pa
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, rest[-2000:]
     assert "stopped." in rest
-    assert local_kafka.status(demo_dir / "kafka") is None
+    assert local_broker.status(demo_dir / "kafka") is None
     leftovers = subprocess.run(["pgrep", "-f", str(demo_dir)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes still running: {leftovers}"
     print(f"first alert after {first_alert_s:.0f}s")

@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams import local_kafka
+from streams.kafka import local_broker
 from streams.settings import load_settings
-from streams.topics import ensure_topics
+from streams.runtime.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -79,16 +79,16 @@ def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
 
 def test_broker_keeps_topics_across_stop_start(tmp_path):
     data_dir = tmp_path / "kafka"
-    info = local_kafka.start(data_dir)
+    info = local_broker.start(data_dir)
     try:
         settings = prefixed_settings(info.bootstrap, "keep", partitions=2)
         asyncio.run(ensure_topics(settings))
-        assert local_kafka.stop(data_dir)
-        assert local_kafka.status(data_dir) is None
-        info = local_kafka.start(data_dir)
+        assert local_broker.stop(data_dir)
+        assert local_broker.status(data_dir) is None
+        info = local_broker.start(data_dir)
         assert asyncio.run(ensure_topics(settings)) == []  # nothing to create: topics survived
     finally:
-        local_kafka.stop(data_dir)
+        local_broker.stop(data_dir)
 
 
 def run_cli(*args, env=None):

@@ -1,11 +1,11 @@
 """/metrics stays small however many customers the worker holds: no per-customer series.
 
-No Kafka: streams.pipeline.Pipeline is driven directly with an in-memory store and outbox
+No Kafka: streams.runtime.pipeline.Pipeline is driven directly with an in-memory store and outbox
 over events of N customers (every segment, unknown and free-text segments, every survey
 kind incl. employee eNPS, every purchase kind, negative and positive mentions, tickets,
 contacts, duplicates, undecodable records), then the worker's gauges are filled by the
 real HealthWorker.update_gauges (against a stand-in for the Faust consumer), and the
-exposition text of streams.metrics.Metrics is counted.
+exposition text of streams.telemetry.metrics.Metrics is counted.
 
 Folding 100,000 customers takes several minutes on a 2-core box (measured: 468 s, giving
 405 series, the same as for 1,000 and 10,000 customers, and no customer id), too slow for the suite;
@@ -28,10 +28,10 @@ from prometheus_client import generate_latest
 
 from handlers.config import load_config
 from handlers.timeutil import DAY_MS
-from streams.app import HealthWorker
-from streams.metrics import Metrics
-from streams.pipeline import InputRecord, Pipeline, partition_for
-from streams.topics import PipelineTopics
+from streams.runtime.app import HealthWorker
+from streams.telemetry.metrics import Metrics
+from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
+from streams.runtime.topics import PipelineTopics
 from tests.stream.doubles import MemoryStore
 
 MAX_SERIES = 2000

@@ -1,6 +1,6 @@
 """End to end: real broker -> real worker -> real Prometheus / Alertmanager -> dashboards and pages.
 
-1. A real Prometheus (Debian's `prometheus`, configs rendered by streams.render_config with a
+1. A real Prometheus (Debian's `prometheus`, configs rendered by streams.devstack.render_config with a
    1 s scrape and rule interval) scrapes a worker fed with simulator data (400 customers, 75
    days), undecodable, duplicated and late records and a next day of live data; every query of every Grafana panel (variables substituted as
    Grafana would: segment All and "smb", instance All and the worker's address) returns data,
@@ -41,9 +41,9 @@ from aiokafka import AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
-from streams import local_kafka
-from streams.monitoring import alertmanager_binary, prometheus_binary, start_alertmanager, start_prometheus
-from streams.simulator import SimulationConfig, simulate
+from streams.kafka import local_broker
+from streams.devstack.local_monitoring import alertmanager_binary, prometheus_binary, start_alertmanager, start_prometheus
+from streams.sim.simulator import SimulationConfig, simulate
 from tests.integration.harness import WorkerProcess, interleave_topics, produce, read_all, stack_env
 from tests.observability.grafana_queries import panel_targets
 
@@ -130,7 +130,7 @@ def processes():
 
 
 def start_am(tmp_path: Path, sink: WebhookSink, processes: list) -> str:
-    port = local_kafka.free_port()
+    port = local_broker.free_port()
     log = open(tmp_path / "alertmanager.log", "ab")
     processes.append(start_alertmanager(tmp_path / "alertmanager", port, webhook_base=sink.url, log=log,
                                         group_wait="1s", group_interval="2s"))
@@ -217,12 +217,12 @@ def produce_day_by_day(env: dict[str, str], worker: WorkerProcess, events: list[
     """Events as they happen: one event-time day at a time, each consumed before the next is sent.
 
     A live feed, not a backfill: sending weeks of event time in one burst after a quiet period
-    lets the worker's watermark run ahead of inputs it has not fetched yet (streams/watermark.py:
+    lets the worker's watermark run ahead of inputs it has not fetched yet (streams/runtime/watermark.py:
     an input quiet for idle_s whose high-water mark is stale stops holding the watermark), so
     their records become late and the alerts differ from the replay. Within one day's records
     nothing can be late (a tick closes only 6 h after its day ends).
     """
-    from streams.producer import encode_for_kafka, topic_for_kind
+    from streams.kafka.producer import encode_for_kafka, topic_for_kind
     from tests.integration.harness import settings_from
 
     settings = settings_from(env)
@@ -289,7 +289,7 @@ def next_day(events: list[dict], segments: dict[str, str | None]) -> list[dict]:
 
     The simulation arrives as a burst: a label set whose events all land between two scrapes
     appears with its final value and never increases, and Prometheus' increase() cannot see a
-    series' first value (streams/metrics.py does not pre-create its label sets at 0). Live
+    series' first value (streams/telemetry/metrics.py does not pre-create its label sets at 0). Live
     data keeps coming; this day makes every counter the rules divide by actually increase.
     """
     day = SIM_START + timedelta(days=75)
@@ -338,7 +338,7 @@ def test_every_grafana_panel_and_recording_rule_has_data(kafka_bootstrap, unique
     processes.append(worker)
     worker.wait_ready()
     worker_address = f"127.0.0.1:{worker.port}"
-    prom_address = f"127.0.0.1:{local_kafka.free_port()}"
+    prom_address = f"127.0.0.1:{local_broker.free_port()}"
     processes.append(start_prometheus(tmp_path / "prometheus", int(prom_address.rsplit(":", 1)[1]), [worker_address],
                                       am, scrape_interval="1s", log=open(tmp_path / "prometheus.log", "ab")))
     prom = Prometheus(prom_address)

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
-from streams import local_kafka
-from streams.bench import consumed
-from streams.simulator import SimulationConfig, simulate
+from streams.kafka import local_broker
+from streams.bench.run import consumed
+from streams.sim.simulator import SimulationConfig, simulate
 from tests.integration.harness import (WorkerProcess, comparable, interleave_topics, mismatches, produce,
                                        read_latest, stack_env, wait_for_equal)
 
@@ -224,7 +224,7 @@ def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, un
 def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_stream):
     events, expected = small_stream
     data_dir = tmp_path / "kafka"
-    broker = local_kafka.start(data_dir)
+    broker = local_broker.start(data_dir)
     try:
         env = stack_env(broker.bootstrap, unique_prefix, watermark_idle_s=PAUSE_PROOF_IDLE_S)
         worker = workers(env)
@@ -232,27 +232,27 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
         ordered = interleave_topics(events, seed=6)
         half = len(ordered) // 2
         produce(env, ordered[:half])
-        local_kafka.stop(data_dir)
+        local_broker.stop(data_dir)
         time.sleep(3)
-        broker = local_kafka.start(data_dir, port=broker.port)
+        broker = local_broker.start(data_dir, port=broker.port)
         produce(env, ordered[half:])
         assert_equal_to_replay(broker.bootstrap, env, expected)
         assert worker.proc.poll() is None, "the worker must reconnect, not exit"
         worker.stop()  # while its broker is up: a worker without one takes its whole grace to stop
     finally:
-        local_kafka.stop(data_dir)
+        local_broker.stop(data_dir)
 
 
 def test_sigterm_with_kafka_gone_ends_the_worker_by_its_shutdown_deadline(tmp_path, unique_prefix, workers):
     """Faust's stop waits on Kafka for ever when the broker is gone; the worker gives up after
     CSHEALTH_SHUTDOWN_DEADLINE_S and says why."""
     data_dir = tmp_path / "kafka"
-    broker = local_kafka.start(data_dir)
+    broker = local_broker.start(data_dir)
     try:
         worker = workers(stack_env(broker.bootstrap, unique_prefix) | {"CSHEALTH_SHUTDOWN_DEADLINE_S": "4"})
         worker.wait_ready()
     finally:
-        local_kafka.stop(data_dir)
+        local_broker.stop(data_dir)
     started = time.monotonic()
     os.killpg(worker.proc.pid, signal.SIGTERM)
     returncode = worker.proc.wait(timeout=60)

@@ -13,7 +13,7 @@ import pytest
 
 from . import metrics_catalog as catalog
 from . import rulefiles
-from streams.render_config import ALERTMANAGER_YML, ONCALL_URL, TEAM_URL, render_alertmanager_config
+from streams.devstack.render_config import ALERTMANAGER_YML, ONCALL_URL, TEAM_URL, render_alertmanager_config
 from .tools import describe, run
 
 TEAM_ALERTS = [r for r in rulefiles.all_rules() if r.kind == "alert"]

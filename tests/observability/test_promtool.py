@@ -10,7 +10,7 @@ import pytest
 
 from . import metrics_catalog as catalog
 from . import rulefiles
-from streams.render_config import PROMETHEUS_YML, render_prometheus_config
+from streams.devstack.render_config import PROMETHEUS_YML, render_prometheus_config
 from .tools import describe, run
 
 RULE_FILES = rulefiles.rule_files()

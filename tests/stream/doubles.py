@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from handlers.config import load_config
-from streams.metrics import Metrics
-from streams.pipeline import Pipeline
-from streams.topics import PipelineTopics
+from streams.telemetry.metrics import Metrics
+from streams.runtime.pipeline import Pipeline
+from streams.runtime.topics import PipelineTopics
 
 PARTITIONS = 2
 TOPICS = {"cs.accounts": "account", "cs.interactions": "interaction"}

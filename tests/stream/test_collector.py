@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from streams.collector import CollectorPacing
+from streams.runtime.gc_pacing import CollectorPacing
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import orjson
 
-import streams.pipeline
+import streams.runtime.pipeline
 from handlers.state import CustomerState
-from streams.pipeline import InputRecord, partition_for
+from streams.runtime.pipeline import InputRecord, partition_for
 from tests.stream.doubles import PARTITIONS, MemoryStore, RecordingOutbox, worker
 from tests.unit.builders import raw
 
@@ -113,18 +113,18 @@ def test_every_overdue_customer_is_evaluated_during_a_backlog_whatever_the_budge
 
 def test_a_failed_fold_of_a_waiting_customer_evaluates_the_stored_state(monkeypatch):
     pipeline, store, outbox, clock, _ = run(waiting=[50_000])
-    real_apply = streams.pipeline.apply
+    real_apply = streams.runtime.pipeline.apply
 
     def apply_then_fail(state, event, config):
         real_apply(state, event, config)  # the held state is changed ...
         raise RuntimeError("bug")  # ... and then the fold fails
 
-    monkeypatch.setattr(streams.pipeline, "apply", apply_then_fail)
+    monkeypatch.setattr(streams.runtime.pipeline, "apply", apply_then_fail)
     key = b"c0"
     pipeline.process_batch([InputRecord("cs.interactions", partition_for(key, PARTITIONS), 10_000, key,
                                         raw("interaction", 41, "c0", "c0-late", direction="inbound",
                                             channel="email"), {})])
-    monkeypatch.setattr(streams.pipeline, "apply", real_apply)
+    monkeypatch.setattr(streams.runtime.pipeline, "apply", real_apply)
     clock[0] += 11
     pipeline.process_batch([])
     sent = [orjson.loads(v) for v in outbox.values("cs.health")]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-import streams.pipeline
+import streams.runtime.pipeline
 from handlers.state import CustomerState
-from streams.pipeline import InputRecord, partition_for
+from streams.runtime.pipeline import InputRecord, partition_for
 from tests.stream.doubles import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
 
@@ -46,16 +46,16 @@ def test_a_failed_fold_leaves_no_half_folded_state_behind(monkeypatch):
     pipeline.process_batch(interactions("c1", range(0, 3)))
     assert b"c1" in pipeline._states
 
-    real_apply = streams.pipeline.apply
+    real_apply = streams.runtime.pipeline.apply
 
     def apply_then_fail(state, event, config):
         real_apply(state, event, config)  # the state is changed ...
         raise RuntimeError("bug")  # ... and then the fold fails
 
-    monkeypatch.setattr(streams.pipeline, "apply", apply_then_fail)
+    monkeypatch.setattr(streams.runtime.pipeline, "apply", apply_then_fail)
     pipeline.process_batch(interactions("c1", range(3, 5), first_offset=3))
     assert b"c1" not in pipeline._states
-    monkeypatch.setattr(streams.pipeline, "apply", real_apply)
+    monkeypatch.setattr(streams.runtime.pipeline, "apply", real_apply)
 
     pipeline.process_batch(interactions("c1", range(5, 6), first_offset=5))
     # 3 + 1: the two parked in the dead-letter topic were never applied to the stored state

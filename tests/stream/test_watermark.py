@@ -1,5 +1,5 @@
 """The worker's watermark: the slowest delivering input decides; quiet, caught-up inputs let go."""
-from streams.watermark import Watermark
+from streams.runtime.watermark import Watermark
 
 
 class Clock:
@@ -112,7 +112,7 @@ def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
 
 
 def test_the_effective_watermark_is_exported_next_to_the_newest_event_time():
-    from streams.pipeline import InputRecord, partition_for
+    from streams.runtime.pipeline import InputRecord, partition_for
     from tests.stream.doubles import PARTITIONS, MemoryStore, worker
     from tests.unit.builders import raw
 

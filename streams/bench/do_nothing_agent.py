@@ -4,16 +4,16 @@ agent can deliver on this machine, the ceiling `cshealth bench` measures the wor
 The worker's delivery settings (raw bytes, the same take_events batches, stream buffer, fetch
 size and Cython streams); no table, no outputs.
 
-Run as `python -m streams.faust_ceiling` with the worker's CSHEALTH_* settings; GET /progress
+Run as `python -m streams.bench.do_nothing_agent` with the worker's CSHEALTH_* settings; GET /progress
 returns {"events": n}, the events taken so far.
 """
 from __future__ import annotations
 
 import faust
 
-from streams.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
-from streams.faust_worker import run_worker
-from streams.naive_faust import add_progress_pages, bench_app
+from streams.runtime.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
+from streams.runtime.faust_process import run_worker
+from streams.bench.naive_agent import add_progress_pages, bench_app
 from streams.settings import Settings, load_settings
 
 

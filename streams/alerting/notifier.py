@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import aiohttp
 import orjson
 
-from streams.metrics import Metrics, segment_label
+from streams.telemetry.metrics import Metrics, segment_label
 
 log = logging.getLogger("cshealth.alertmanager")
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import click
 
-from streams import local_kafka, monitoring
+from streams.kafka import local_broker
 
-DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_kafka.CACHE_HOME / "demo"))
+from streams.devstack import local_monitoring
+
+DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_broker.CACHE_HOME / "demo"))
 
 
 def _spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
@@ -36,7 +38,7 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
     # background job does; Python then never raises KeyboardInterrupt).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if DEMO_DIR.exists():
-        local_kafka.stop(DEMO_DIR / "kafka")
+        local_broker.stop(DEMO_DIR / "kafka")
         shutil.rmtree(DEMO_DIR)  # a fresh cluster each run: same seed, same event ids, nothing dropped
     DEMO_DIR.mkdir(parents=True)
     logs = DEMO_DIR / "logs"
@@ -44,34 +46,34 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
     procs: list[subprocess.Popen] = []
     try:
         click.echo("starting local Kafka ...")
-        broker = local_kafka.start(DEMO_DIR / "kafka")
-        web_port = local_kafka.free_port(web_port)
+        broker = local_broker.start(DEMO_DIR / "kafka")
+        web_port = local_broker.free_port(web_port)
         env = dict(os.environ, CSHEALTH_BOOTSTRAP_SERVERS=broker.bootstrap, CSHEALTH_WEB_PORT=str(web_port),
                    CSHEALTH_STATE_DIR=str(DEMO_DIR / "state"), CSHEALTH_LOG_LEVEL="warning")
         links = [f"worker view    http://127.0.0.1:{web_port}/customers/<customer_id>  (e.g. c000001)",
                  f"metrics        http://127.0.0.1:{web_port}/metrics"]
         cli = [sys.executable, "-m", "streams.cli"]
         alertmanager = None
-        if monitoring.alertmanager_binary():
-            sink_port = local_kafka.free_port(9095)
+        if local_monitoring.alertmanager_binary():
+            sink_port = local_broker.free_port(9095)
             procs.append(_spawn(cli + ["webhook-sink", "--port", str(sink_port)], env, logs / "pager.log"))
-            am_port = local_kafka.free_port(9093)
+            am_port = local_broker.free_port(9093)
             alertmanager = f"127.0.0.1:{am_port}"
-            procs.append(monitoring.start_alertmanager(DEMO_DIR / "alertmanager", am_port,
+            procs.append(local_monitoring.start_alertmanager(DEMO_DIR / "alertmanager", am_port,
                                                        webhook_base=f"http://127.0.0.1:{sink_port}",
                                                        log=open(logs / "alertmanager.log", "ab")))
             env["CSHEALTH_ALERTMANAGER_URL"] = f"http://{alertmanager}"
             links.append(f"Alertmanager   http://{alertmanager}   (pages: {logs / 'pager.log'})")
-        if monitoring.prometheus_binary():
-            prom_port = local_kafka.free_port(9090)
-            procs.append(monitoring.start_prometheus(
+        if local_monitoring.prometheus_binary():
+            prom_port = local_broker.free_port(9090)
+            procs.append(local_monitoring.start_prometheus(
                 DEMO_DIR / "prometheus", prom_port, [f"127.0.0.1:{web_port}"], alertmanager, scrape_interval="5s",
                 log=open(logs / "prometheus.log", "ab")))
             links.append(f"Prometheus     http://127.0.0.1:{prom_port}  (try cshealth:company_nps:ratio_1h)")
         click.echo("starting the worker ...")
         worker = _spawn(cli + ["worker"], env, logs / "worker.log")
         procs.append(worker)
-        monitoring.wait_http(f"http://127.0.0.1:{web_port}/readyz", timeout_s=120)
+        local_monitoring.wait_http(f"http://127.0.0.1:{web_port}/readyz", timeout_s=120)
         click.echo(f"starting the simulator: {customers} customers, {days} days of events at {rate:g} events/s ...")
         procs.append(_spawn(cli + ["simulate", "--kafka", "--customers", str(customers), "--days", str(days),
                                    "--seed", str(seed), "--rate", str(rate),
@@ -95,5 +97,5 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
     finally:
         for proc in reversed(procs):
             _stop(proc)
-        local_kafka.stop(DEMO_DIR / "kafka")
+        local_broker.stop(DEMO_DIR / "kafka")
         click.echo("stopped.")

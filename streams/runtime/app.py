@@ -1,6 +1,6 @@
 """The Faust application: topics, the per-customer state table, the agent, the sweep timer, web views.
 
-Thin on purpose: the work per batch lives in streams.pipeline and the domain in handlers/.
+Thin on purpose: the work per batch lives in streams.runtime.pipeline and the domain in handlers/.
 """
 from __future__ import annotations
 
@@ -14,22 +14,22 @@ from faust.streams import _current_event  # the partition context of table reads
 from faust.types import TP
 
 from handlers.config import HealthConfig, load_config
-from streams.alertmanager import AlertmanagerNotifier
-from streams.collector import CollectorPacing
-from streams.metrics import Metrics
-from streams.pipeline import InputRecord, Pipeline
+from streams.alerting.notifier import AlertmanagerNotifier
+from streams.runtime.gc_pacing import CollectorPacing
+from streams.telemetry.metrics import Metrics
+from streams.runtime.pipeline import InputRecord, Pipeline
 from streams.settings import Settings
-from streams.topics import PipelineTopics, internal_topics
+from streams.runtime.topics import PipelineTopics, internal_topics
 
 
 # A batch is what arrived within BATCH_WITHIN_S, at most BATCH_MAX: small when the stream is live
 # (latency), large in a backlog, where folding a customer's several events in one visit (one
-# load, one evaluation, one write) doubles throughput from 2,000 to 8,000 (streams/bench.py).
+# load, one evaluation, one write) doubles throughput from 2,000 to 8,000 (streams/bench/run.py).
 BATCH_MAX = 8000
 BATCH_WITHIN_S = 0.2
 SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for at most 50 ms
 TICK = b"tick"
-# How events reach the agent (shared with streams/faust_ceiling.py, the bench's do-nothing agent).
+# How events reach the agent (shared with streams/bench/do_nothing_agent.py, the bench's do-nothing agent).
 DELIVERY_SETTINGS = {
     "consumer_max_fetch_size": 8 * 1024 * 1024,
     "stream_buffer_maxsize": 2 * BATCH_MAX,  # take_events can only fill a batch from this buffer
@@ -257,7 +257,7 @@ class HealthWorker:
             for partition in {tp.partition for tp in revoked if tp.topic == ticks_topic}:
                 pipeline.forget_partition(partition)
 
-        from streams.web import register_views
+        from streams.runtime.web import register_views
 
         register_views(self)
 

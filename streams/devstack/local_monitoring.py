@@ -1,7 +1,7 @@
 """Local Prometheus and Alertmanager from Debian's packages, with the repository's configs.
 
 The configs in prometheus/ are written for docker compose (targets `worker:6066`,
-`alertmanager:9093`); here they are rendered with local addresses (streams.render_config).
+`alertmanager:9093`); here they are rendered with local addresses (streams.devstack.render_config).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from streams.render_config import render_alertmanager_config, render_prometheus_config
+from streams.devstack.render_config import render_alertmanager_config, render_prometheus_config
 
 
 

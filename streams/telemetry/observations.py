@@ -5,7 +5,7 @@ from handlers.customer import Outputs
 from handlers.events import Event
 from handlers.metrics.lifecycle import field as profile_field
 from handlers.state import CustomerState
-from streams.metrics import Metrics, segment_label
+from streams.telemetry.metrics import Metrics, segment_label
 
 NEGATIVE_SENTIMENT = -0.05
 

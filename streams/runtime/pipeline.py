@@ -24,10 +24,10 @@ from handlers.customer import advance, apply, derived_events, due_day, snapshot
 from handlers.events import DecodeError, decode, is_employee_survey
 from handlers.state import CustomerState
 from handlers.timeutil import DAY_MS
-from streams.metrics import Metrics, segment_label
-from streams.observations import observe_employee_survey, observe_event, observe_outputs
-from streams.topics import PipelineTopics
-from streams.watermark import IDLE_S, Watermark
+from streams.telemetry.metrics import Metrics, segment_label
+from streams.telemetry.observations import observe_employee_survey, observe_event, observe_outputs
+from streams.runtime.topics import PipelineTopics
+from streams.runtime.watermark import IDLE_S, Watermark
 
 log = logging.getLogger("cshealth.pipeline")
 

@@ -3,12 +3,12 @@
 One fixed mixed event set (the simulator, truncated to N events) is produced into a real
 Kafka, then, one after another so they never share the CPU:
   1. limit        a plain aiokafka consumer: getmany + orjson.loads, nothing else;
-                  and Faust's ceiling: streams/faust_ceiling.py takes the worker's batches and
+                  and Faust's ceiling: streams/bench/do_nothing_agent.py takes the worker's batches and
                   does nothing with them (what any Faust agent can reach here)
   2. worker       `python -m streams.cli worker` folding everything (state, outputs)
                   then: event age at half its rate, peak RSS, state size, recovery time
                   (from the changelog as written, and once the log cleaner compacted it)
-  3. naive faust  streams/naive_faust.py, the fold as the Faust docs teach it
+  3. naive faust  streams/bench/naive_agent.py, the fold as the Faust docs teach it
   4. replay       handlers.replay over the same events as JSONL
 Rates are steady-state: measured from the last poll that saw no progress to the first
 that saw everything, so process start-up and rebalancing are not counted.
@@ -51,7 +51,7 @@ def derived_count(event: dict) -> int:
 
 
 def simulation(days: int, customers: int, seed: int) -> Iterator[dict]:
-    from streams.simulator import SimulationConfig, simulate
+    from streams.sim.simulator import SimulationConfig, simulate
 
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days)  # the newest events are "now"
     return simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start)).events()
@@ -60,7 +60,7 @@ def simulation(days: int, customers: int, seed: int) -> Iterator[dict]:
 def write_event_set(path: Path, events: int, customers: int, seed: int) -> tuple[int, int]:
     """Write the simulator's first `events` events as JSONL (what the replay reads);
     returns (events, derived referral credits)."""
-    from streams.simulator import write_jsonl
+    from streams.sim.simulator import write_jsonl
 
     pilot = min(customers, 1000)
     per_customer_day = sum(1 for _ in simulation(28, pilot, seed)) / (28 * pilot)
@@ -142,7 +142,7 @@ def changelog_records(bootstrap: str, topic: str) -> int:
 
 
 def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float) -> int:
-    """Until the log cleaner has left about one record per key (streams.app.CHANGELOG_COMPACTION);
+    """Until the log cleaner has left about one record per key (streams.runtime.app.CHANGELOG_COMPACTION);
     returns the records left."""
     deadline = time.monotonic() + timeout_s
     while (records := changelog_records(bootstrap, topic)) > 1.2 * keys and time.monotonic() < deadline:
@@ -152,7 +152,7 @@ def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float)
 
 def changelog_state_bytes(bootstrap: str, topic: str) -> float:
     """Mean size of each customer's latest state record in the worker's table changelog."""
-    from streams.pipeline import WATERMARK_KEY_PREFIX
+    from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
 
     latest: dict[bytes, int] = {}
 
@@ -274,7 +274,7 @@ def age_buckets(samples: dict) -> dict[float, float]:
 
 def event_age(worker, settings, templates: list[dict], rate: float, seconds: float) -> tuple[float, float]:
     """Produce fresh events (occurred_at = send time) at `rate`; p50 and p99 of the age the worker saw."""
-    from streams.producer import produce_events
+    from streams.kafka.producer import produce_events
 
     total = max(1, int(rate * seconds))
     run_id = uuid.uuid4().hex[:8]
@@ -306,7 +306,7 @@ def crosses_sweep_boundary(start_s: float, end_s: float, config) -> bool:
 def wait_for_sweeps(worker, timeout_s: float) -> None:
     """Until no sweep nor deferred evaluation has been under way for longer than a partition
     waits between sweeps, plus its next tick (every second) on either side: none is due then."""
-    from streams.pipeline import SWEEP_MIN_INTERVAL_S
+    from streams.runtime.pipeline import SWEEP_MIN_INTERVAL_S
 
     settled_s = SWEEP_MIN_INTERVAL_S + 2.0
     deadline = time.monotonic() + timeout_s
@@ -340,9 +340,9 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
               age_seconds: float, compaction_wait_s: float, say: Callable[[str], None]) -> dict:
     from handlers.config import load_config
     from handlers.replay import replay
-    from streams.processes import WorkerProcess, settings_from, stack_env
-    from streams.producer import produce_events
-    from streams.topics import ensure_topics
+    from streams.devstack.processes import WorkerProcess, settings_from, stack_env
+    from streams.kafka.producer import produce_events
+    from streams.runtime.topics import ensure_topics
 
     config = load_config()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -372,7 +372,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
             app.stop()
 
     say("    a Faust agent that takes the same batches and does nothing (Faust's ceiling) ...")
-    result["faust_ceiling_eps"] = agent_rate("ceiling", "streams.faust_ceiling",
+    result["faust_ceiling_eps"] = agent_rate("ceiling", "streams.bench.do_nothing_agent",
                                              env | {"CSHEALTH_APP_ID": f"{prefix}-ceiling"}, events)
 
     say("2/4 worker ...")
@@ -438,7 +438,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     naive_id = f"{prefix}-naive"
     naive_env = env | {"CSHEALTH_APP_ID": naive_id, "CSHEALTH_TOPIC_HEALTH_CHANGES": f"{naive_id}.health_changes",
                        "CSHEALTH_TOPIC_ALERTS": f"{naive_id}.alerts"}
-    result["naive_faust_eps"] = agent_rate("naive", "streams.naive_faust", naive_env, events + derived)
+    result["naive_faust_eps"] = agent_rate("naive", "streams.bench.naive_agent", naive_env, events + derived)
 
     say("4/4 offline replay ...")
     with jsonl.open("rb") as lines:
@@ -498,7 +498,7 @@ def bench_command(events: int, customers: int, json_out: Path | None, partitions
     """
     import logging
 
-    from streams import local_kafka
+    from streams.kafka import local_broker
 
     # Producing right after creating the topics retries NotLeaderForPartition: expected, not news.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -516,11 +516,11 @@ def bench_command(events: int, customers: int, json_out: Path | None, partitions
     try:
         if broker_dir:
             say("starting a local Kafka ...")
-            bootstrap = local_kafka.start(broker_dir).bootstrap
+            bootstrap = local_broker.start(broker_dir).bootstrap
         result = run_bench(bootstrap, work, events, customers, partitions, seed, age_seconds, compaction_wait, say)
     finally:
         if broker_dir:
-            local_kafka.stop(broker_dir)
+            local_broker.stop(broker_dir)
         if temp:
             temp.cleanup()
     click.echo(render_table(result))

@@ -6,7 +6,7 @@ written back for every event (so one changelog record per event). Health changes
 alerts go out with `await topic.send`, referral credits through a topic of their own.
 It does not emit cs.health snapshots (the worker does), so the comparison flatters it.
 
-Run as `python -m streams.naive_faust` with the worker's CSHEALTH_* settings; GET /progress
+Run as `python -m streams.bench.naive_agent` with the worker's CSHEALTH_* settings; GET /progress
 returns {"events": n}, the events folded so far (referral credits included).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from handlers.config import HealthConfig, load_config
 from handlers.customer import advance, apply, derived_events
 from handlers.events import MODELS
 from handlers.state import CustomerState
-from streams.faust_worker import run_worker
+from streams.runtime.faust_process import run_worker
 from streams.settings import Settings, load_settings
 
 

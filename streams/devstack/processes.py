@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from streams import local_kafka
+from streams.kafka import local_broker
 from streams.settings import load_settings
 
 TOPIC_FIELDS = ("purchases", "surveys", "tickets", "mentions", "interactions", "accounts",
@@ -42,7 +42,7 @@ class WorkerProcess:
 
     def __init__(self, env: dict[str, str], state_dir: Path, log_path: Path,
                  command: tuple[str, ...] = WORKER_COMMAND) -> None:
-        self.port = local_kafka.free_port()
+        self.port = local_broker.free_port()
         self.env = dict(os.environ) | env | {"CSHEALTH_WEB_PORT": str(self.port), "CSHEALTH_STATE_DIR": str(state_dir)}
         self.log_path = log_path
         self.command = command

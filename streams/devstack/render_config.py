@@ -7,16 +7,16 @@ demo render a copy with their own values (plain text substitution of known
 lines; a changed line makes rendering fail loudly rather than silently keep
 the compose values).
 
-    from streams.render_config import render_prometheus_config
+    from streams.devstack.render_config import render_prometheus_config
     cfg = render_prometheus_config(tmp_path, targets=["127.0.0.1:6066"],
                                    alertmanagers=["127.0.0.1:9093"],
                                    scrape_interval="1s", rule_interval="1s")
     # prometheus --config.file=<cfg> ...
 
 Command line (from the repo root):
-    .venv/bin/python -m streams.render_config prometheus \\
+    .venv/bin/python -m streams.devstack.render_config prometheus \\
         --target 127.0.0.1:6066 --alertmanager 127.0.0.1:9093 --out .cshealth/prometheus
-    .venv/bin/python -m streams.render_config alertmanager \\
+    .venv/bin/python -m streams.devstack.render_config alertmanager \\
         --oncall-url http://127.0.0.1:9095/oncall --team-url http://127.0.0.1:9095/team \\
         --out .cshealth/alertmanager.yml
 """
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "prometheus"
 PROMETHEUS_YML = PROM_DIR / "prometheus.yml"
 ALERTMANAGER_YML = PROM_DIR / "alertmanager.yml"
@@ -51,7 +51,7 @@ def _replace_once(text: str, old: str, new: str, source: Path) -> str:
     count = text.count(old)
     if count != 1:
         raise RenderError(f"expected {old!r} exactly once in {source}, found {count}; "
-                          f"update streams/render_config.py with the file")
+                          f"update streams/devstack/render_config.py with the file")
     return text.replace(old, new)
 
 
@@ -102,7 +102,7 @@ def render_prometheus_config(out_dir: Path | str, targets: Iterable[str] = ("127
     if evaluation_interval:
         text = _replace_key(text, "evaluation_interval", evaluation_interval, PROMETHEUS_YML)
     path = out_dir / "prometheus.yml"
-    path.write_text(f"# Rendered by streams/render_config.py from {PROMETHEUS_YML}\n" + text)
+    path.write_text(f"# Rendered by streams/devstack/render_config.py from {PROMETHEUS_YML}\n" + text)
     return path
 
 
@@ -124,7 +124,7 @@ def render_alertmanager_config(out_path: Path | str, oncall_url: str, team_url: 
                        ("repeat_interval", repeat_interval)):
         if value:
             text = _replace_key(text, key, value, ALERTMANAGER_YML)
-    out_path.write_text(f"# Rendered by streams/render_config.py from {ALERTMANAGER_YML}\n"
+    out_path.write_text(f"# Rendered by streams/devstack/render_config.py from {ALERTMANAGER_YML}\n"
                         + text)
     return out_path
 
