@@ -23,7 +23,7 @@ from streams.telemetry.metrics import Metrics
 from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
 from streams.sim.simulator import SimulationConfig, simulate
 from streams.runtime.topics import PipelineTopics
-from tests.stream.doubles import MemoryStore
+from tests.support.fakes import MemoryStore
 
 PARTITIONS = 8
 TOPIC_OF = {"purchase": "cs.purchases", "survey": "cs.surveys", "ticket": "cs.tickets", "mention": "cs.mentions",

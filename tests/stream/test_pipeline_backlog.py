@@ -8,7 +8,7 @@ import orjson
 import streams.runtime.pipeline
 from handlers.state import CustomerState
 from streams.runtime.pipeline import InputRecord, partition_for
-from tests.stream.doubles import PARTITIONS, MemoryStore, RecordingOutbox, worker
+from tests.support.fakes import PARTITIONS, MemoryStore, RecordingOutbox, worker
 from tests.unit.builders import raw
 
 CUSTOMERS = [f"c{n}" for n in range(6)]

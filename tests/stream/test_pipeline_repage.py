@@ -3,7 +3,7 @@ Alertmanager forgets what the previous owner stops re-posting."""
 from __future__ import annotations
 
 from streams.runtime.pipeline import WATERMARK_KEY_PREFIX, InputRecord, partition_for
-from tests.stream.doubles import PARTITIONS, MemoryStore, worker
+from tests.support.fakes import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
 
 

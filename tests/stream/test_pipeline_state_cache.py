@@ -6,7 +6,7 @@ import pytest
 import streams.runtime.pipeline
 from handlers.state import CustomerState
 from streams.runtime.pipeline import InputRecord, partition_for
-from tests.stream.doubles import PARTITIONS, MemoryStore, worker
+from tests.support.fakes import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
 
 

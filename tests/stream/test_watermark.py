@@ -113,7 +113,7 @@ def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
 
 def test_the_effective_watermark_is_exported_next_to_the_newest_event_time():
     from streams.runtime.pipeline import InputRecord, partition_for
-    from tests.stream.doubles import PARTITIONS, MemoryStore, worker
+    from tests.support.fakes import PARTITIONS, MemoryStore, worker
     from tests.unit.builders import raw
 
     clock = [1000.0]

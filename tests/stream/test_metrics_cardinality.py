@@ -13,7 +13,7 @@ the suite checks that the series count does not grow with the number of customer
 vs 10,000 customers: equal counts, both < 2,000). The 100,000 figure is measured by running
 this module as a script:
 
-    .venv/bin/python -m tests.integration.test_metrics_cardinality 100000
+    .venv/bin/python -m tests.stream.test_metrics_cardinality 100000
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from streams.runtime.app import HealthWorker
 from streams.telemetry.metrics import Metrics
 from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
 from streams.runtime.topics import PipelineTopics
-from tests.stream.doubles import MemoryStore
+from tests.support.fakes import MemoryStore
 
 MAX_SERIES = 2000
 PARTITIONS = 8  # the worker's default (CSHEALTH_PARTITIONS)
