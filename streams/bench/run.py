@@ -51,7 +51,7 @@ def derived_count(event: dict) -> int:
 
 
 def simulation(days: int, customers: int, seed: int) -> Iterator[dict]:
-    from streams.sim.simulator import SimulationConfig, simulate
+    from streams.sim import SimulationConfig, simulate
 
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days)  # the newest events are "now"
     return simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start)).events()
@@ -60,7 +60,7 @@ def simulation(days: int, customers: int, seed: int) -> Iterator[dict]:
 def write_event_set(path: Path, events: int, customers: int, seed: int) -> tuple[int, int]:
     """Write the simulator's first `events` events as JSONL (what the replay reads);
     returns (events, derived referral credits)."""
-    from streams.sim.simulator import write_jsonl
+    from streams.sim import write_jsonl
 
     pilot = min(customers, 1000)
     per_customer_day = sum(1 for _ in simulation(28, pilot, seed)) / (28 * pilot)

@@ -21,7 +21,7 @@ from handlers.config import load_config
 from streams.runtime.app import BATCH_MAX
 from streams.telemetry.metrics import Metrics
 from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
-from streams.sim.simulator import SimulationConfig, simulate
+from streams.sim import SimulationConfig, simulate
 from streams.runtime.topics import PipelineTopics
 from tests.support.fakes import MemoryStore
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 from simulator_support import START
 
-from streams.sim.simulator import SimulationConfig, simulate
+from streams.sim import SimulationConfig, simulate
 
 
 @pytest.fixture(scope="session")

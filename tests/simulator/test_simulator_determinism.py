@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from simulator_support import START
-from streams.sim.simulator import SimulationConfig, simulate, write_jsonl, write_truth
+from streams.sim import SimulationConfig, simulate, write_jsonl, write_truth
 
 SMALL = SimulationConfig(customers=120, days=60, seed=7, start=START)
 

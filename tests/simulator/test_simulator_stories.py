@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from simulator_support import DAY, START, instant
-from streams.sim.simulator import DEFAULT_STORY_SHARES, STORIES, SimulationConfig, allocate_stories, simulate
+from streams.sim import DEFAULT_STORY_SHARES, STORIES, SimulationConfig, allocate_stories, simulate
 
 SCRIPTED = [s for s in STORIES if s != "healthy"]
 
