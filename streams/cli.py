@@ -153,7 +153,7 @@ def simulate(customers: int, days: int, seed: int, start: str | None, out: Path 
     import time
     from datetime import datetime, timedelta, timezone
 
-    from streams.sim.simulator import SimulationConfig, simulate as build, write_jsonl, write_truth
+    from streams.sim import SimulationConfig, simulate as build, write_jsonl, write_truth
 
     if not out and not to_kafka:
         raise click.UsageError("give --out FILE and/or --kafka")
