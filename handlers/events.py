@@ -1,25 +1,39 @@
 """Event contracts (pydantic, frozen) and the never-raising decoder.
 
-`decode(raw, kind)` returns a typed event or a `DecodeError` naming the field
-and the reason. The JSON Schema files in handlers/schemas/ are generated from
+`decode(raw, kind, now_ms)` returns a typed event or a `DecodeError` naming the
+field and the reason. The JSON Schema files in handlers/schemas/ are generated from
 these models (see handlers/schemas.py), so the contract lives in one place.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Union
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from handlers.timeutil import ISO_PATTERN, MAX_EPOCH_MS, MIN_EPOCH_MS, parse_ts
+from handlers.timeutil import ISO_PATTERN, MAX_EPOCH_MS, MIN_EPOCH_MS, iso, parse_ts
 
 MAX_EVENT_BYTES = 1_048_576  # 1 MiB: larger messages are rejected before parsing
 EVENT_KINDS = ("purchase", "survey", "ticket", "mention", "interaction", "account")
 DERIVED_KINDS = ("referral_credit",)  # produced by derived_events(), re-keyed by streams/
 TOPICS = {f"cs.{k}s": k for k in EVENT_KINDS} | {"cs.referral-credits": "referral_credit"}
-DECODE_REASONS = ("too_large", "not_json", "not_object", "unknown_kind", "missing_field", "invalid_field")
+DECODE_REASONS = ("too_large", "not_json", "not_object", "unknown_kind", "missing_field", "invalid_field",
+                  "future_event")
+# An event dated further ahead of the reader's clock than this is refused (future_event):
+# a producer with a wrong clock would otherwise carry event time, and every day-closing
+# rule with it, into its future. Callers pass their own limit (the worker's setting).
+MAX_CLOCK_SKEW_MS = 3_600_000
+MAX_ID_CHARS = 256
+# Ids are printable: no C0 control character and no DEL. Besides keeping logs and headers
+# sane, this leaves every key that starts with a control byte (b"\x00watermark:7") to the
+# worker's internal records, which share the customers' table.
+# The schemas say it as `"not": {"pattern": ...}`: an anchored ^[^...]*$ would let Python's
+# jsonschema, whose $ also matches before a final newline, accept "c1\n".
+ID_FORBIDDEN_PATTERN = r"[\x00-\x1f\x7f]"
+_ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # surrogates: not encodable as UTF-8 keys
 
 
 def _integral(value: object) -> object:
@@ -37,8 +51,28 @@ Timestamp = Annotated[
         {"type": "integer", "minimum": MIN_EPOCH_MS, "exclusiveMaximum": MAX_EPOCH_MS},
     ]}),
 ]
+def _printable(value: str) -> str:
+    bad = _ID_FORBIDDEN.search(value)
+    if bad is not None:
+        raise ValueError(f"contains {_char_name(bad.group())} at position {bad.start()}; "
+                         "ids may not contain control characters (U+0000-U+001F, U+007F)")
+    return value
+
+
+def _char_name(ch: str) -> str:
+    code = ord(ch)
+    return f"the surrogate U+{code:04X}" if 0xD800 <= code <= 0xDFFF else f"the control character U+{code:04X}"
+
+
+def valid_customer_id(value: object) -> bool:
+    """True for a string the event contract accepts as a customer_id (or any other id):
+    1-256 characters, no control character. Keys that fail it (b"\x00...") are internal."""
+    return isinstance(value, str) and 1 <= len(value) <= MAX_ID_CHARS and _ID_FORBIDDEN.search(value) is None
+
+
 Int = Annotated[int, BeforeValidator(_integral)]
-Id = Annotated[str, Field(min_length=1, max_length=256)]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, json_schema_extra={"not": {"pattern": ID_FORBIDDEN_PATTERN}}),
+               AfterValidator(_printable)]
 Label = Annotated[str, Field(min_length=1, max_length=128)]
 Money = Annotated[float, Field(ge=0, le=1e12)]
 
@@ -158,12 +192,39 @@ def kind_of_topic(topic: object) -> str | None:
     return bare if bare in MODELS else None
 
 
-def decode(raw: bytes, kind: str | None = None) -> Event | DecodeError:
-    """Decode one message; never raises (a bug inside becomes an invalid_field error)."""
+def decode(raw: bytes, kind: str | None = None, now_ms: int | None = None,
+           max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> Event | DecodeError:
+    """Decode one message; never raises (a bug inside becomes an invalid_field error).
+
+    With now_ms (the reader's clock, epoch ms), an event whose occurred_at lies more than
+    max_skew_ms ahead of it is a future_event error; None checks nothing (the domain
+    never reads the clock itself)."""
     try:
-        return _decode(raw, kind)
+        event = _decode(raw, kind)
+        if now_ms is not None and not isinstance(event, DecodeError):
+            return check_clock(event, now_ms, max_skew_ms) or event
+        return event
     except Exception as exc:  # the agent must never stop on bad input
         return DecodeError("invalid_field", None, f"undecodable event ({type(exc).__name__})")
+
+
+def check_clock(event: Event, now_ms: int, max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> DecodeError | None:
+    """A future_event error when the event is dated more than max_skew_ms after now_ms, else None.
+
+    Only occurred_at is checked: it is the event time that moves the watermark. An account's
+    lifecycle timestamps may rightly lie ahead (a cancellation that takes effect at renewal)."""
+    ahead = event.occurred_at_ms - now_ms
+    if ahead <= max_skew_ms:
+        return None
+    return DecodeError("future_event", "occurred_at",
+                       f"field 'occurred_at': {iso(event.occurred_at_ms)} is {_span(ahead)} ahead of the clock "
+                       f"({iso(now_ms)}); the limit is {_span(max_skew_ms)} of clock skew")
+
+
+def _span(ms: int) -> str:
+    if ms >= 172_800_000:
+        return f"{ms / 86_400_000:.1f} days"
+    return f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + " s"  # exact: 3600.001 s against a 3600 s limit
 
 
 def _decode(raw: bytes, kind: str | None) -> Event | DecodeError:

@@ -5,7 +5,9 @@
 tests/unit/test_schemas.py checks the committed files equal generate() and that
 jsonschema agrees with decode() on valid and invalid samples. The decoder is a
 little stricter than the schema in one place: an ISO timestamp must also be a
-real calendar date (no 2024-02-30) inside 2000..2099 after applying its offset.
+real calendar date (no 2024-02-30), on or after 1970-01-01T00:00:00Z once its
+offset is applied (the pattern admits 1969 for negative offsets), with nothing
+after it (Python's `$` would also match before a final newline).
 """
 from __future__ import annotations
 

@@ -1,26 +1,43 @@
 """Event-time helpers: epoch milliseconds, UTC day index, ISO-8601 parsing.
 
 Everything in handlers/ runs on the event's own clock; nothing here reads the
-wall clock.
+wall clock (a check against it takes `now_ms` as a parameter).
 """
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
 
 DAY_MS = 86_400_000
-# Accepted epoch-ms range: 2000-01-01 .. 2100-01-01 (catches seconds-vs-ms mixups).
-MIN_EPOCH_MS = 946_684_800_000
+MINUTE_MS = 60_000
+# Integer timestamps are epoch milliseconds from 1971-01-01 to 2100-01-01. The range is
+# a plausibility check, not a calendar limit: every epoch-seconds value up to the year
+# 2969 falls below it and every epoch-microseconds value after 1970-02-17 above it, so a
+# producer that sends the wrong unit is told so instead of landing in 1970 or year 55,000.
+MIN_EPOCH_MS = 31_536_000_000
 MAX_EPOCH_MS = 4_102_444_800_000
-# ISO-8601 with a mandatory offset; the JSON schemas publish the same pattern.
-ISO_PATTERN = (
-    r"^20\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d"
-    r"(:[0-5]\d(\.\d{1,6})?)?(Z|z|[+-]([01]\d|2[0-3]):?[0-5]\d)$"
-)
-_ISO_RE = re.compile(ISO_PATTERN)
+# ISO-8601 strings may say any instant from the epoch on; the offset is mandatory. Extended
+# (2024-05-01T12:00:00.5+02:00) and basic (20240501T120000Z) formats, minutes or seconds
+# precision, any number of fraction digits (truncated to the millisecond), ',' or '.' before
+# them, offsets Z, +hh, +hhmm or +hh:mm; RFC 3339's space and lower-case t/z are accepted too.
+# ASCII digits only ([0-9], not \d, which Python would let match any Unicode digit).
+_YEAR = r"(?P<y>1969|19[7-9][0-9]|[2-9][0-9]{3})"  # 1969 for instants like 1969-12-31T23:00-02:00
+_MONTH, _DAY = r"(?P<mo>0[1-9]|1[0-2])", r"(?P<d>0[1-9]|[12][0-9]|3[01])"
+_HOUR, _MIN, _SEC = r"(?P<h>[01][0-9]|2[0-3])", r"(?P<mi>[0-5][0-9])", r"(?P<s>[0-5][0-9])"
+_FRACTION = r"(?:[.,](?P<f>[0-9]{1,12}))?"
+_OFFSET = r"(?P<z>[Zz]|(?P<sign>[+-])(?P<oh>[01][0-9]|2[0-3])(?::?(?P<om>[0-5][0-9]))?)"
+_EXTENDED = rf"{_YEAR}-{_MONTH}-{_DAY}[Tt ]{_HOUR}:{_MIN}(?::{_SEC}{_FRACTION})?"
+# The same fields without separators (Python wants distinct group names: prefixed with b).
+_BASIC = re.sub(r"\?P<", "?P<b", rf"{_YEAR}{_MONTH}{_DAY}[Tt]{_HOUR}{_MIN}(?:{_SEC}{_FRACTION})?")
+_PY_PATTERN = rf"^(?:{_EXTENDED}|{_BASIC}){_OFFSET}$"
+# The JSON schemas publish the same pattern (ECMA-262 has no named groups).
+ISO_PATTERN = re.sub(r"\?P<\w+>", "", _PY_PATTERN)
+_ISO_RE = re.compile(_PY_PATTERN)
+_NO_OFFSET_RE = re.compile(rf"^(?:{_EXTENDED}|{_BASIC})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_MS = timedelta(milliseconds=1)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_FORMAT_HINT = "e.g. 2024-05-01T12:00:00Z or 2024-05-01T14:00:00+02:00"
 
 
 def day_of(ms: int) -> int:
@@ -49,24 +66,41 @@ def iso(ms: int | None) -> str | None:
 
 
 def parse_ts(value: object) -> int:
-    """ISO-8601 string with offset, or integer epoch ms -> epoch ms; ValueError otherwise."""
+    """ISO-8601 string with offset, or integer epoch ms -> epoch ms; ValueError naming the failed check."""
     if isinstance(value, bool):
-        raise ValueError("must be an ISO-8601 string with offset or epoch milliseconds")
+        raise ValueError(f"must be an ISO-8601 string with offset or epoch milliseconds, not {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int):
-        ms = value
-    elif isinstance(value, str):
-        if not _ISO_RE.match(value):
-            raise ValueError("must be ISO-8601 with a UTC offset (e.g. 2024-05-01T12:00:00Z)")
-        try:
-            dt = datetime.fromisoformat(value.replace("z", "Z"))
-        except ValueError:
-            raise ValueError("is not a valid calendar date/time") from None
-        # Integer arithmetic: float timestamps would round sub-ms parts unevenly.
-        ms = (dt - _EPOCH) // _ONE_MS
-    else:
-        raise ValueError("must be an ISO-8601 string with offset or epoch milliseconds")
-    if not MIN_EPOCH_MS <= ms < MAX_EPOCH_MS:
-        raise ValueError("is outside 2000-01-01..2100-01-01")
+        if value < MIN_EPOCH_MS:
+            raise ValueError(f"epoch milliseconds {value} are before {iso(MIN_EPOCH_MS)[:10]}: "
+                             "epoch seconds? (send milliseconds, or an ISO-8601 string for earlier instants)")
+        if value >= MAX_EPOCH_MS:
+            raise ValueError(f"epoch milliseconds {value} are not before {iso(MAX_EPOCH_MS)[:10]}: "
+                             "epoch microseconds? (send milliseconds)")
+        return value
+    if isinstance(value, str):
+        return _parse_iso(value)
+    raise ValueError(f"must be an ISO-8601 string with offset or epoch milliseconds, not {type(value).__name__}")
+
+
+def _parse_iso(text: str) -> int:
+    m = _ISO_RE.fullmatch(text)  # not match(): '$' also matches before a final newline
+    if m is None:
+        if _NO_OFFSET_RE.fullmatch(text):
+            raise ValueError(f"{text[:40]!r} has no UTC offset: add Z or +hh:mm ({_FORMAT_HINT})")
+        raise ValueError(f"{text[:40]!r} is not an ISO-8601 date-time with offset ({_FORMAT_HINT})")
+    g = {k.lstrip("b"): v for k, v in m.groupdict().items() if v is not None}
+    try:
+        days = date(int(g["y"]), int(g["mo"]), int(g["d"])).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        raise ValueError(f"{text[:40]!r}: no such calendar date") from None
+    secs = int(g["h"]) * 3600 + int(g["mi"]) * 60 + int(g.get("s", 0))
+    if g.get("sign"):
+        offset = int(g["oh"]) * 3600 + int(g.get("om", 0)) * 60
+        secs -= offset if g["sign"] == "+" else -offset
+    # Integer arithmetic; the fraction is truncated to the millisecond (floor, like the instant itself).
+    ms = (days * 86_400 + secs) * 1000 + int((g.get("f", "") + "000")[:3])
+    if ms < 0:
+        raise ValueError(f"{text[:40]!r} is before 1970-01-01T00:00:00Z")
     return ms

@@ -20,6 +20,9 @@ INVALID = [
     ("mention", {"sentiment": None}), ("interaction", {"direction": "sideways"}), ("account", {"plan": 5}),
     ("account", {"cancelled_at": "2024-05-01"}), ("interaction", {"occurred_at": "2024-05-01T00:00:00"}),
     ("interaction", {"occurred_at": 1714521600}), ("interaction", {"event_id": ""}),
+    ("interaction", {"occurred_at": 1714521600000 * 1000}), ("interaction", {"occurred_at": "1968-06-30T12:00:00Z"}),
+    ("interaction", {"customer_id": "\x00watermark:7"}), ("interaction", {"customer_id": "c1\n"}),
+    ("ticket", {"ticket_id": "t\x7f"}), ("purchase", {"referred_by": "\x1f"}),
 ]
 EXTRA_VALID = [
     ("survey", {"kind": "csat", "score": 5, "comment": "ok", "touchpoint": "onboarding"}),
@@ -27,6 +30,9 @@ EXTRA_VALID = [
     ("account", {"cancelled_at": None, "owner": None, "signed_up_at": "2024-01-02T03:04:05+01:00"}),
     ("purchase", {"referred_by": "c9", "contract_value": 1200, "order_id": "o1"}),
     ("ticket", {"channel": "email", "unknown_extra": [1, 2]}),
+    ("interaction", {"occurred_at": "1998-06-30T12:00:00+00:00"}), ("interaction", {"occurred_at": "19980630T1200Z"}),
+    ("interaction", {"occurred_at": "2024-05-01T12:00:00.123456789+05"}), ("interaction", {"occurred_at": 31536000000}),
+    ("interaction", {"customer_id": "Ünïcødé 客户 #7"}),
 ]
 
 
@@ -67,13 +73,14 @@ def test_missing_required_fails_both(kind, drop):
 
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-5, 12), st.floats(-2, 2, allow_nan=False),
-                   st.sampled_from(["", "EUR", "nps", "csat", "ces", "opened", "inbound", "call", "new", "x" * 300]))
+                   st.sampled_from(["", "EUR", "nps", "csat", "ces", "opened", "inbound", "call", "new", "x" * 300]),
+                   st.text(st.characters(max_codepoint=0x80), max_size=6))  # ids with and without control characters
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(EVENT_KINDS), st.dictionaries(
     st.sampled_from(["amount", "currency", "kind", "score", "respondent", "status", "category", "sentiment",
-                     "text", "direction", "channel", "segment", "reach", "event_id"]), values, max_size=4))
+                     "text", "direction", "channel", "segment", "reach", "event_id", "customer_id"]), values, max_size=4))
 def test_schema_and_decoder_agree_on_random_mutations(kind, change):
     valid_schema, valid_decoder = _agree(kind, {**BASE, **VALID[kind], **change})
     assert valid_schema == valid_decoder, change
