@@ -12,6 +12,11 @@ Kafka, then, one after another so they never share the CPU:
   4. replay       handlers.replay over the same events as JSONL
 Rates are steady-state: measured from the last poll that saw no progress to the first
 that saw everything, so process start-up and rebalancing are not counted.
+
+This module runs the phases and watches the worker (its /metrics and /readyz); the event set
+is streams/bench/event_set.py, the plain consumer streams/bench/plain_consumer.py, the goals
+and the printed table streams/bench/report.py. streams/bench/replay_bench.py measures the
+offline replay alone, in-process, without Kafka.
 """
 from __future__ import annotations
 
@@ -25,147 +30,18 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 import click
 import orjson
 
+from streams.bench.event_set import derived_count, read_event_set, write_event_set
+from streams.bench.plain_consumer import changelog_records, changelog_state_bytes, limit_rate, wait_for_compaction
+from streams.bench.report import GOALS, render_table
+
 POLL_S = 0.2
 AGE_TEMPLATES = 5000  # events re-stamped as "now" for the event-age phase
-GOALS = {  # what the issue asks for; reported, never asserted
-    "worker >= 3x naive faust": lambda r: r["worker_eps"] >= 3 * r["naive_faust_eps"],
-    "worker >= 25% of plain consumer": lambda r: r["worker_to_limit"] >= 0.25,
-    "p99 event age < 1 s at half max rate": lambda r: r["p99_event_age_s"] < 1.0,
-    "state < 2 KiB per customer": lambda r: r["state_bytes_per_customer"] < 2048,
-    "recovery < 30 s (compacted changelog)": lambda r: r["recovery_s"] < 30,
-}
-
-
-# -- the event set ------------------------------------------------------------------------------
-def derived_count(event: dict) -> int:
-    """Referral credits the event makes the worker fold on top of it (handlers.customer.derived_events)."""
-    referrer = event.get("referred_by")
-    return int(event.get("topic") == "purchase" and bool(referrer) and referrer != event.get("customer_id"))
-
-
-def simulation(days: int, customers: int, seed: int) -> Iterator[dict]:
-    from streams.sim import SimulationConfig, simulate
-
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days)  # the newest events are "now"
-    return simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start)).events()
-
-
-def write_event_set(path: Path, events: int, customers: int, seed: int) -> tuple[int, int]:
-    """Write the simulator's first `events` events as JSONL (what the replay reads);
-    returns (events, derived referral credits)."""
-    from streams.sim import write_jsonl
-
-    pilot = min(customers, 1000)
-    per_customer_day = sum(1 for _ in simulation(28, pilot, seed)) / (28 * pilot)
-    # Twice the estimate: generation is lazy, so days past the N-th event cost nothing.
-    days = max(1, math.ceil(2 * events / (customers * max(per_customer_day, 1e-6))))
-    while True:
-        derived = 0
-
-        def counting(stream: Iterator[dict]) -> Iterator[dict]:
-            nonlocal derived
-            for event in stream:
-                derived += derived_count(event)
-                yield event
-
-        written = write_jsonl(counting(itertools.islice(simulation(days, customers, seed), events)), path)
-        if written == events:
-            return written, derived
-        days *= 2
-
-
-def read_event_set(path: Path) -> Iterator[dict]:
-    with path.open("rb") as lines:
-        for line in lines:
-            yield orjson.loads(line)
-
-
-# -- Kafka readers ------------------------------------------------------------------------------
-async def read_from_start(bootstrap: str, topics: list[str], handle: Callable) -> float:
-    """Read every partition of `topics` from its start to its current end, `handle` per record;
-    returns the seconds spent reading (assignment and offset look-ups excluded)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # fresh topics: partitions_for_topic needs their metadata
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        begins = await consumer.beginning_offsets(partitions)
-        open_parts = {tp for tp in partitions if ends[tp] > begins[tp]}
-        started = time.perf_counter()
-        while open_parts:
-            batch = await consumer.getmany(*open_parts, timeout_ms=1000)
-            for tp, messages in batch.items():
-                for message in messages:
-                    handle(message)
-            open_parts = {tp for tp in open_parts if await consumer.position(tp) < ends[tp]}
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-
-
-def limit_rate(bootstrap: str, topics: list[str], events: int) -> float:
-    """The plain consumer: fetch and decode, nothing else."""
-    decoded = 0
-
-    def decode(message) -> None:
-        nonlocal decoded
-        orjson.loads(message.value)
-        decoded += 1
-
-    seconds = asyncio.run(read_from_start(bootstrap, topics, decode))
-    if decoded != events:
-        raise click.ClickException(f"the plain consumer read {decoded} records, expected {events}")
-    return events / seconds
-
-
-def changelog_records(bootstrap: str, topic: str) -> int:
-    count = 0
-
-    def keep(message) -> None:
-        nonlocal count
-        count += 1
-
-    asyncio.run(read_from_start(bootstrap, [topic], keep))
-    return count
-
-
-def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float) -> int:
-    """Until the log cleaner has left about one record per key (streams.runtime.app.CHANGELOG_COMPACTION);
-    returns the records left."""
-    deadline = time.monotonic() + timeout_s
-    while (records := changelog_records(bootstrap, topic)) > 1.2 * keys and time.monotonic() < deadline:
-        time.sleep(10)
-    return records
-
-
-def changelog_state_bytes(bootstrap: str, topic: str) -> float:
-    """Mean size of each customer's latest state record in the worker's table changelog."""
-    from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
-
-    latest: dict[bytes, int] = {}
-
-    def keep(message) -> None:
-        if message.key.startswith(WATERMARK_KEY_PREFIX):
-            return
-        if message.value is None:
-            latest.pop(message.key, None)
-        else:
-            latest[message.key] = len(message.value)
-
-    asyncio.run(read_from_start(bootstrap, [topic], keep))
-    return sum(latest.values()) / max(1, len(latest))
 
 
 # -- watching a worker --------------------------------------------------------------------------
@@ -454,28 +330,6 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     result["goals"] = {name: bool(check(result)) for name, check in GOALS.items()}
     result["machine"] = machine_info()
     return result
-
-
-def render_table(r: dict) -> str:
-    rows = [
-        ("plain consumer (limit)", f"{r['limit_eps']:,.0f} events/s"),
-        ("faust agent doing nothing", f"{r['faust_ceiling_eps']:,.0f} events/s  ({r['faust_ceiling_eps'] / r['limit_eps']:.1%} of the limit)"),
-        ("cshealth worker", f"{r['worker_eps']:,.0f} events/s  ({r['worker_to_limit']:.1%} of the limit, "
-                            f"{r['worker_to_faust_ceiling']:.0%} of the do-nothing agent)"),
-        ("naive faust agent", f"{r['naive_faust_eps']:,.0f} events/s  (worker = {1 / r['naive_to_worker']:.1f}x)"),
-        ("offline replay", f"{r['replay_eps']:,.0f} events/s"),
-        (f"event age at {r['age_rate_eps']:,.0f}/s", f"p50 {r['p50_event_age_s']:.3f} s, p99 {r['p99_event_age_s']:.3f} s"),
-        ("worker peak RSS", f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB"),
-        ("state per customer", f"{r['state_bytes_per_customer']:,.0f} bytes (replay: {r['replay_state_bytes_per_customer']:,.0f})"),
-        ("recovery after state loss", f"{r['recovery_s']:.1f} s from {r['recovery_s_changelog_records']:,} records "
-                                       f"(compacted); {r['recovery_uncompacted_s']:.1f} s from "
-                                       f"{r['recovery_uncompacted_s_changelog_records']:,} (as written)"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{r['events']:,} events, {r['customers']:,} customers, {r['partitions']} partitions"]
-    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
-    lines += ["goals:"] + [f"  [{'x' if ok else ' '}] {name}" for name, ok in r["goals"].items()]
-    return "\n".join(lines)
 
 
 @click.command()

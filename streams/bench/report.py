@@ -1,0 +1,32 @@
+"""`cshealth bench`'s report: the goals it checks and the table it prints."""
+from __future__ import annotations
+
+GOALS = {  # what the worker is held to; reported, never asserted
+    "worker >= 3x naive faust": lambda r: r["worker_eps"] >= 3 * r["naive_faust_eps"],
+    "worker >= 25% of plain consumer": lambda r: r["worker_to_limit"] >= 0.25,
+    "p99 event age < 1 s at half max rate": lambda r: r["p99_event_age_s"] < 1.0,
+    "state < 2 KiB per customer": lambda r: r["state_bytes_per_customer"] < 2048,
+    "recovery < 30 s (compacted changelog)": lambda r: r["recovery_s"] < 30,
+}
+
+
+def render_table(r: dict) -> str:
+    rows = [
+        ("plain consumer (limit)", f"{r['limit_eps']:,.0f} events/s"),
+        ("faust agent doing nothing", f"{r['faust_ceiling_eps']:,.0f} events/s  ({r['faust_ceiling_eps'] / r['limit_eps']:.1%} of the limit)"),
+        ("cshealth worker", f"{r['worker_eps']:,.0f} events/s  ({r['worker_to_limit']:.1%} of the limit, "
+                            f"{r['worker_to_faust_ceiling']:.0%} of the do-nothing agent)"),
+        ("naive faust agent", f"{r['naive_faust_eps']:,.0f} events/s  (worker = {1 / r['naive_to_worker']:.1f}x)"),
+        ("offline replay", f"{r['replay_eps']:,.0f} events/s"),
+        (f"event age at {r['age_rate_eps']:,.0f}/s", f"p50 {r['p50_event_age_s']:.3f} s, p99 {r['p99_event_age_s']:.3f} s"),
+        ("worker peak RSS", f"{r['peak_rss_bytes'] / 2**20:,.0f} MiB"),
+        ("state per customer", f"{r['state_bytes_per_customer']:,.0f} bytes (replay: {r['replay_state_bytes_per_customer']:,.0f})"),
+        ("recovery after state loss", f"{r['recovery_s']:.1f} s from {r['recovery_s_changelog_records']:,} records "
+                                       f"(compacted); {r['recovery_uncompacted_s']:.1f} s from "
+                                       f"{r['recovery_uncompacted_s_changelog_records']:,} (as written)"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{r['events']:,} events, {r['customers']:,} customers, {r['partitions']} partitions"]
+    lines += [f"  {name:<{width}}  {value}" for name, value in rows]
+    lines += ["goals:"] + [f"  [{'x' if ok else ' '}] {name}" for name, ok in r["goals"].items()]
+    return "\n".join(lines)
