@@ -1,6 +1,6 @@
 import orjson
 
-from handlers.bench import run
+from streams.bench.replay_bench import run
 from handlers.replay import replay
 
 from .builders import CONFIG, at, raw
