@@ -95,7 +95,7 @@ def worker() -> None:
     settings = load_settings()
     asyncio.run(ensure_topics(settings))
     from streams.runtime.app import HealthWorker
-    from streams.runtime.faust_process import run_worker
+    from streams.runtime.faust_internals import run_worker
 
     run_worker(HealthWorker(settings).app, settings)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import faust
 
 from streams.runtime.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
-from streams.runtime.faust_process import run_worker
+from streams.runtime.faust_internals import run_worker
 from streams.bench.naive_agent import add_progress_pages, bench_app
 from streams.settings import Settings, load_settings
 

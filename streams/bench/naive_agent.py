@@ -19,7 +19,7 @@ from handlers.config import HealthConfig, load_config
 from handlers.customer import advance, apply, derived_events
 from handlers.events import MODELS
 from handlers.state import CustomerState
-from streams.runtime.faust_process import run_worker
+from streams.runtime.faust_internals import run_worker
 from streams.settings import Settings, load_settings
 
 

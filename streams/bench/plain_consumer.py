@@ -15,10 +15,12 @@ async def read_from_start(bootstrap: str, topics: list[str], handle: Callable) -
     returns the seconds spent reading (assignment and offset look-ups excluded)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from streams.runtime.faust_internals import force_metadata_update
+
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # fresh topics: partitions_for_topic needs their metadata
+        await force_metadata_update(consumer)  # fresh topics: partitions_for_topic needs their metadata
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

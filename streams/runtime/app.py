@@ -5,19 +5,19 @@ Thin on purpose: the work per batch lives in streams.runtime.pipeline and the do
 from __future__ import annotations
 
 import logging
-import time
-import weakref
+from collections import Counter
 from typing import Any, Callable
 
 import faust
-from faust.streams import _current_event  # the partition context of table reads and writes
 from faust.types import TP
 
 from handlers.config import HealthConfig, load_config
 from streams.alerting.notifier import AlertmanagerNotifier
+from streams.runtime.faust_internals import FaustPositions, event_context
 from streams.runtime.gc_pacing import CollectorPacing
+from streams.runtime.pipeline import Pipeline, PipelineOptions
+from streams.runtime.routing import InputRecord
 from streams.telemetry.metrics import Metrics
-from streams.runtime.pipeline import InputRecord, Pipeline
 from streams.settings import Settings
 from streams.runtime.topics import PipelineTopics, internal_topics
 
@@ -87,22 +87,13 @@ class FaustTableStore:
         self.outbox = outbox
         self.changelog_topic = table.changelog_topic.get_topic_name()
 
-    def _in_context(self, origin: Any):
-        return _current_event.set(weakref.ref(origin) if origin is not None else None)
-
     def get(self, key: bytes, origin: Any = None) -> bytes | None:
-        token = self._in_context(origin)
-        try:
+        with event_context(origin):
             return self.table.get(key)
-        finally:
-            _current_event.reset(token)
 
     def put(self, key: bytes, value: bytes, origin: Any) -> None:
-        token = self._in_context(origin)
-        try:
+        with event_context(origin):
             self.table.data[key] = value
-        finally:
-            _current_event.reset(token)
         self.outbox.send(self.changelog_topic, key, value, partition=origin.message.partition,
                          on_sent=self._persisted)
 
@@ -184,14 +175,15 @@ class HealthWorker:
         self.collector = CollectorPacing()
         self.store = FaustTableStore(self.table, self.outbox)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
+        self.positions = FaustPositions(self.app, settings.input_topics)
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
             input_kinds=dict(settings.input_topics), partitions=settings.partitions,
-            topics=PipelineTopics.of(settings),
+            topics=PipelineTopics.of(settings), positions=self.positions,
             on_alert=self.notifier.submit if self.notifier else None,
-            pending=self.pending_records, assigned_inputs=self.assigned_inputs, highwater_age=self.highwater_age,
-            state_cache_size=settings.state_cache_customers, defer_max_s=settings.backlog_defer_s,
-            watermark_idle_s=settings.watermark_idle_s,
+            options=PipelineOptions(state_cache_size=settings.state_cache_customers,
+                                    defer_max_s=settings.backlog_defer_s,
+                                    watermark_idle_s=settings.watermark_idle_s),
         )
         self._wire()
 
@@ -261,49 +253,16 @@ class HealthWorker:
 
         register_views(self)
 
-    def pending_records(self, topic: str, partition: int, offset: int | None) -> int | None:
-        """Records of a partition after `offset` (default: the committed position) up to its
-        high-water mark; None when not known yet."""
-        tp = TP(topic, partition)
-        try:
-            highwater = self.app.consumer.highwater(tp)
-        except Exception:  # no consumer yet, or the partition is not assigned
-            return None
-        if highwater is None:
-            return None
-        if offset is None:
-            committed = self.app.consumer._committed_offset.get(tp)  # faust keeps no public position
-            return highwater - (committed or 0)  # nothing committed yet: reading from the start
-        return highwater - offset - 1
-
-    def highwater_age(self, topic: str, partition: int) -> float | None:
-        """Seconds since a fetch response last told the partition's high-water mark (None: never)."""
-        try:
-            # faust keeps no public handle on aiokafka's consumer, which alone knows when it last heard
-            told_ms = self.app.consumer._thread._ensure_consumer().last_poll_timestamp(TP(topic, partition))
-        except Exception:  # no consumer yet, or the partition is not assigned
-            return None
-        return None if told_ms is None else max(0.0, time.time() - told_ms / 1000)
-
-    def assigned_inputs(self) -> list[tuple[str, int]]:
-        inputs = set(self.settings.input_topics)
-        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in inputs]
-
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == ticks_topic}
 
     def update_gauges(self) -> None:
-        from collections import Counter
-
         self.metrics.assigned_partitions.set(len(self.active_partitions()))
         counts = Counter(self.pipeline.bands.values())
         self.metrics.customers.clear()
         for (band, segment), n in counts.items():
             self.metrics.customers.labels(band, segment).set(n)
-        consumer = self.app.consumer
         for tp in self.app.assignor.assigned_actives():
             if tp.topic in self.settings.input_topics:
-                read = consumer._read_offset.get(tp)  # faust keeps no public read position
-                lag = max(0, consumer.highwater(tp) - (read + 1 if read is not None else 0)) if consumer.highwater(tp) else 0
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(self.positions.lag(tp))

@@ -17,24 +17,20 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
+from streams.runtime.positions import KafkaPositions, UnknownPositions
+
 # Default quiet time before a caught-up input lets go (CSHEALTH_WATERMARK_IDLE_S).
 IDLE_S = 5.0
 
 
 class Watermark:
     def __init__(self, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic,
-                 pending: Callable[[str, int, int | None], int | None] | None = None,
-                 assigned: Callable[[], Iterable[tuple[str, int]]] | None = None,
-                 highwater_age: Callable[[str, int], float | None] | None = None) -> None:
-        """pending(topic, partition, last offset or None) counts unread records (None: unknown);
-        assigned() lists the input partitions this worker owns (default: those seen);
-        highwater_age(topic, partition) is how many seconds ago Kafka last told the partition's
-        high-water mark (None: never; default: just now)."""
+                 positions: KafkaPositions | None = None) -> None:
+        """clock: the runtime's monotonic clock; positions: where Kafka says the inputs stand
+        (default: unknown, so inputs are those seen and nothing counts as unread)."""
         self.idle_s = idle_s
         self.clock = clock
-        self.pending = pending or (lambda topic, partition, offset: None)
-        self.highwater_age = highwater_age or (lambda topic, partition: 0.0)
-        self.assigned = assigned or (lambda: list(self.inputs))
+        self.positions = positions or UnknownPositions()
         self.inputs: dict[tuple[str, int], list] = {}  # (topic, partition) -> [max event ms, last seen, offset]
         self.floor = 0  # never goes back: restored from state, or reached before
         self.hold_until = clock() + idle_s
@@ -43,6 +39,17 @@ class Watermark:
         # An unread input blocks at most this long (its records may have been deleted by retention).
         self.max_wait_s = 6 * idle_s
         self.blocked_since: dict[tuple[str, int], float] = {}
+
+    def pending(self, topic: str, partition: int, offset: int | None) -> int | None:
+        """Unread records of an input after `offset` (None: after its committed position)."""
+        return self.positions.unread(topic, partition, offset)
+
+    def assigned(self) -> Iterable[tuple[str, int]]:
+        assigned = self.positions.assigned_inputs()
+        return list(self.inputs) if assigned is None else assigned
+
+    def highwater_age(self, topic: str, partition: int) -> float | None:
+        return self.positions.highwater_age(topic, partition)
 
     def observe(self, topic: str, partition: int, event_ms: int, offset: int) -> None:
         now = self.clock()

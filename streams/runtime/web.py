@@ -39,7 +39,7 @@ def register_views(worker) -> None:
     async def readyz(web: View, request: Request) -> Response:
         ready = worker.recovered
         return _json(web.web, {"ready": ready, "watermark_ms": pipeline.watermark_ms,
-                               "sweep_pending": pipeline.sweep_pending(), "deferred": pipeline.deferred()},
+                               "sweep_pending": pipeline.sweep_pending(), "deferred": pipeline.deferred_count()},
                      200 if ready else 503)
 
     @app.page("/metrics")

@@ -30,7 +30,8 @@ from handlers.config import load_config
 from handlers.timeutil import DAY_MS
 from streams.runtime.app import HealthWorker
 from streams.telemetry.metrics import Metrics
-from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
+from streams.runtime.pipeline import Pipeline, PipelineOptions
+from streams.runtime.routing import InputRecord, partition_for
 from streams.runtime.topics import PipelineTopics
 from tests.support.fakes import MemoryStore
 
@@ -118,7 +119,7 @@ def fold(customers: int) -> tuple[Metrics, Pipeline, dict]:
                         input_kinds=dict(INPUT_TOPICS), partitions=PARTITIONS,
                         topics=PipelineTopics("app-rekeyed-events", "app-referral-credits", "cs.health",
                                               "cs.health-changes", "cs.alerts", "cs.dlq"),
-                        watermark_idle_s=0.0)
+                        options=PipelineOptions(watermark_idle_s=0.0))
     records = build_records(customers)
     for start in range(0, len(records), 2000):  # the worker's batch size
         pipeline.process_batch(records[start:start + 2000])
@@ -138,11 +139,10 @@ def fill_worker_gauges(metrics: Metrics, pipeline: Pipeline) -> None:
     from faust.types import TP
 
     assigned = [TP(t, p) for t in (*INPUT_TOPICS, "app-sweep-ticks") for p in range(PARTITIONS)]
-    consumer = SimpleNamespace(highwater=lambda tp: 100, _read_offset={tp: 41 for tp in assigned})
     fake = SimpleNamespace(
         metrics=metrics, pipeline=pipeline, settings=SimpleNamespace(input_topics=INPUT_TOPICS),
-        app=SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(assigned_actives=lambda: assigned)),
-        active_partitions=lambda: set(range(PARTITIONS)))
+        app=SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: assigned)),
+        positions=SimpleNamespace(lag=lambda tp: 58), active_partitions=lambda: set(range(PARTITIONS)))
     HealthWorker.update_gauges(fake)
 
 

@@ -7,8 +7,8 @@ import orjson
 
 import streams.runtime.pipeline
 from handlers.state import CustomerState
-from streams.runtime.pipeline import InputRecord, partition_for
-from tests.support.fakes import PARTITIONS, MemoryStore, RecordingOutbox, worker
+from streams.runtime.routing import InputRecord, partition_for
+from tests.support.fakes import PARTITIONS, FakePositions, MemoryStore, RecordingOutbox, worker
 from tests.unit.builders import raw
 
 CUSTOMERS = [f"c{n}" for n in range(6)]
@@ -35,12 +35,12 @@ def batches() -> list[list[InputRecord]]:
 
 def run(waiting: list[int], seconds_per_batch: float = 1.0, **options):
     store, outbox, clock = MemoryStore(), RecordingOutbox(), [1000.0]
-    pipeline = worker(store, [], clock, outbox=outbox, pending=lambda topic, partition, offset: waiting[0], **options)
+    pipeline = worker(store, [], clock, outbox=outbox, positions=FakePositions(lambda topic, partition, offset: waiting[0]), **options)
     seen = []
     for batch in batches():
         pipeline.process_batch(batch)
         clock[0] += seconds_per_batch
-        seen.append((pipeline.deferred(), len(outbox.values("cs.health"))))
+        seen.append((pipeline.deferred_count(), len(outbox.values("cs.health"))))
     return pipeline, store, outbox, clock, seen
 
 
@@ -67,7 +67,7 @@ def test_a_backlog_defers_evaluation_and_catching_up_ends_it():
     # Overdue customers are evaluated even while behind.
     clock[0] += 11
     pipeline.process_batch([])
-    assert pipeline.deferred() == 0 and len(outbox.values("cs.health")) == len(CUSTOMERS)
+    assert pipeline.deferred_count() == 0 and len(outbox.values("cs.health")) == len(CUSTOMERS)
 
 
 def test_deferred_outputs_say_what_immediate_ones_say():
@@ -75,7 +75,7 @@ def test_deferred_outputs_say_what_immediate_ones_say():
     pipeline, store, deferred_out, clock, _ = run(waiting)
     waiting[0] = 0  # caught up: the next batch (here an empty one) evaluates what waited
     pipeline.process_batch([])
-    assert pipeline.deferred() == 0
+    assert pipeline.deferred_count() == 0
     _, live_store, live_out, _, _ = run(waiting=[0])
     assert latest_health(deferred_out) == latest_health(live_out)
     # every health change and alert, each once (fewer cs.health snapshots on the way)
@@ -104,7 +104,7 @@ def test_no_more_wait_than_the_state_cache_holds_the_others_are_evaluated_at_onc
 def test_every_overdue_customer_is_evaluated_during_a_backlog_whatever_the_budget():
     # A budget of -1 s stops a budgeted call after one customer.
     pipeline, _, outbox, clock, _ = run(waiting=[50_000], deferred_budget_s=-1.0)
-    assert pipeline.deferred() == len(CUSTOMERS)
+    assert pipeline.deferred_count() == len(CUSTOMERS)
     clock[0] += 11
     assert pipeline.evaluate_deferred(overdue_only=True) == len(CUSTOMERS)  # as while still behind
     pipeline, *_ = run(waiting=[50_000], deferred_budget_s=-1.0)

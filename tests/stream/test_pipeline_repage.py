@@ -2,7 +2,8 @@
 Alertmanager forgets what the previous owner stops re-posting."""
 from __future__ import annotations
 
-from streams.runtime.pipeline import WATERMARK_KEY_PREFIX, InputRecord, partition_for
+from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
+from streams.runtime.routing import InputRecord, partition_for
 from tests.support.fakes import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
 
@@ -68,7 +69,7 @@ def test_a_sweep_is_spread_over_ticks_within_its_time_budget():
     partition = batch[0].partition
     owned = len(pipeline.customers_by_partition[partition])
     assert owned > 3
-    pipeline.sweep_budget_s = 0.0  # every call evaluates exactly one customer
+    pipeline.sweeps.budget_s = 0.0  # every call evaluates exactly one customer
     counts = [pipeline.sweep(partition, None) for _ in range(owned + 2)]
     assert counts == [1] * owned + [0, 0]  # then done until the watermark's day moves
     assert store.get(WATERMARK_KEY_PREFIX + str(partition).encode()) is not None

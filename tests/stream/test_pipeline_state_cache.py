@@ -5,7 +5,7 @@ import pytest
 
 import streams.runtime.pipeline
 from handlers.state import CustomerState
-from streams.runtime.pipeline import InputRecord, partition_for
+from streams.runtime.routing import InputRecord, partition_for
 from tests.support.fakes import PARTITIONS, MemoryStore, worker
 from tests.unit.builders import at, raw
 
@@ -44,7 +44,7 @@ def test_a_failed_fold_leaves_no_half_folded_state_behind(monkeypatch):
     store, clock = MemoryStore(), [1000.0]
     pipeline = worker(store, [], clock)
     pipeline.process_batch(interactions("c1", range(0, 3)))
-    assert b"c1" in pipeline._states
+    assert b"c1" in pipeline.states
 
     real_apply = streams.runtime.pipeline.apply
 
@@ -54,7 +54,7 @@ def test_a_failed_fold_leaves_no_half_folded_state_behind(monkeypatch):
 
     monkeypatch.setattr(streams.runtime.pipeline, "apply", apply_then_fail)
     pipeline.process_batch(interactions("c1", range(3, 5), first_offset=3))
-    assert b"c1" not in pipeline._states
+    assert b"c1" not in pipeline.states
     monkeypatch.setattr(streams.runtime.pipeline, "apply", real_apply)
 
     pipeline.process_batch(interactions("c1", range(5, 6), first_offset=5))

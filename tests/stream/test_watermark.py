@@ -1,5 +1,8 @@
 """The worker's watermark: the slowest delivering input decides; quiet, caught-up inputs let go."""
+from streams.runtime.routing import InputRecord, partition_for
 from streams.runtime.watermark import Watermark
+from tests.support.fakes import PARTITIONS, FakePositions, MemoryStore, worker
+from tests.unit.builders import raw
 
 
 class Clock:
@@ -12,7 +15,7 @@ class Clock:
 
 def make(assigned=None, pending=None):
     clock = Clock()
-    mark = Watermark(idle_s=5, clock=clock, assigned=assigned, pending=pending)
+    mark = Watermark(idle_s=5, clock=clock, positions=FakePositions(unread=pending, assigned=assigned))
     clock.now = 10  # past the start-up hold
     return mark, clock
 
@@ -85,14 +88,14 @@ def test_input_without_news_from_kafka_since_its_last_record_holds():
     """Broker unreachable: fetches fail, the last high-water mark known says 'caught up' but
     was told before the input's last record; letting go would close days its unread records hold."""
     told = {"a": 20.0, "b": 20.0}  # seconds since Kafka last told the high-water mark
-    mark = Watermark(idle_s=5, clock=Clock(), pending=lambda t, p, o: 0,
-                     highwater_age=lambda t, p: told[t])
+    mark = Watermark(idle_s=5, clock=Clock(), positions=FakePositions(
+        unread=lambda t, p, o: 0, highwater_age=lambda t, p: told[t]))
     mark.clock.now = 10
     mark.observe("a", 0, 1_000, 0)
     mark.observe("b", 0, 9_000, 0)
     mark.clock.now = 30  # both quiet 20 s, their high-water marks told 25 s ago: before their records
     told.update(a=25.0, b=25.0)
-    assert mark.current() == 1_000  # both hold: the slower decides (it was 9_000 before this rule)
+    assert mark.current() == 1_000  # both hold: the slower decides
     told["b"] = 1.0  # a fetch of b answered after its last record: b is caught up, a is unknown
     assert mark.current() == 1_000
     told["a"] = 1.0
@@ -101,8 +104,8 @@ def test_input_without_news_from_kafka_since_its_last_record_holds():
 
 def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
     told = {"a": 0.0, "b": None}
-    mark = Watermark(idle_s=5, clock=Clock(), assigned=lambda: [("a", 0), ("b", 0)],
-                     pending=lambda t, p, o: 0, highwater_age=lambda t, p: told[t])
+    mark = Watermark(idle_s=5, clock=Clock(), positions=FakePositions(
+        unread=lambda t, p, o: 0, assigned=lambda: [("a", 0), ("b", 0)], highwater_age=lambda t, p: told[t]))
     mark.clock.now = 10
     mark.observe("a", 0, 7_000, 0)
     mark.clock.now = 20
@@ -112,12 +115,9 @@ def test_assigned_input_never_fetched_blocks_until_the_wait_limit():
 
 
 def test_the_effective_watermark_is_exported_next_to_the_newest_event_time():
-    from streams.runtime.pipeline import InputRecord, partition_for
-    from tests.support.fakes import PARTITIONS, MemoryStore, worker
-    from tests.unit.builders import raw
-
     clock = [1000.0]
-    pipeline = worker(MemoryStore(), [], clock, pending=lambda t, p, o: 5 if t == "cs.accounts" else 0)
+    pipeline = worker(MemoryStore(), [], clock,
+                      positions=FakePositions(lambda t, p, o: 5 if t == "cs.accounts" else 0))
     pipeline.process_batch([
         InputRecord("cs.accounts", partition_for(b"c1", PARTITIONS), 0, b"c1",
                     raw("account", 0, "c1", owner="ann", segment="smb"), {}),

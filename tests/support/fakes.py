@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from handlers.config import load_config
 from streams.telemetry.metrics import Metrics
-from streams.runtime.pipeline import Pipeline
+from streams.runtime.clock import Clock
+from streams.runtime.pipeline import Pipeline, PipelineOptions
 from streams.runtime.topics import PipelineTopics
 
 PARTITIONS = 2
@@ -40,14 +41,37 @@ class RecordingOutbox:
         return [value for sent_to, _, value in self.sent if sent_to == topic]
 
 
-def worker(store: MemoryStore, paged: list, clock: list, outbox=None, **options) -> Pipeline:
-    """A Pipeline over `store` on a fake clock, paging into `paged`, its outputs discarded (or
-    kept by `outbox`)."""
+class FakePositions:
+    """Kafka positions with chosen answers (the KafkaPositions port): `unread(topic, partition,
+    offset)` counts unread records (default: none known), `assigned()` lists the input
+    partitions (default: those seen), `highwater_age(topic, partition)` (default: just told)."""
+
+    def __init__(self, unread=None, assigned=None, highwater_age=None) -> None:
+        self._unread = unread or (lambda topic, partition, offset: None)
+        self._assigned = assigned or (lambda: None)
+        self._highwater_age = highwater_age or (lambda topic, partition: 0.0)
+
+    def unread(self, topic, partition, after_offset):
+        return self._unread(topic, partition, after_offset)
+
+    def assigned_inputs(self):
+        return self._assigned()
+
+    def highwater_age(self, topic, partition):
+        return self._highwater_age(topic, partition)
+
+
+def worker(store: MemoryStore, paged: list, clock: list, outbox=None, positions=None, **options) -> Pipeline:
+    """A Pipeline over `store` on a fake clock (both of its clocks read clock[0]), paging into
+    `paged`, its outputs discarded (or kept by `outbox`); `options` are PipelineOptions."""
+    def now():
+        return clock[0]
+
     pipeline = Pipeline(config=load_config(), store=store, outbox=outbox or DiscardingOutbox(), metrics=Metrics(),
                         input_kinds=TOPICS, partitions=PARTITIONS,
                         topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
                                               "cs.dlq"),
-                        on_alert=paged.append, clock=lambda: clock[0], watermark_idle_s=0.0, **options)
-    pipeline.watermark.clock = lambda: clock[0]
+                        positions=positions, clock=Clock(monotonic=now, wall=now),
+                        options=PipelineOptions(**{"watermark_idle_s": 0.0, **options}), on_alert=paged.append)
     pipeline.watermark.hold()  # its start-up hold, on the fake clock
     return pipeline

@@ -1,0 +1,109 @@
+"""Where each raw input record goes: folded for its customer, re-keyed to its customer's
+partition, counted as an employee survey, or dead-lettered with its reason."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from handlers.events import DecodeError, Event, decode, is_employee_survey
+from streams.runtime.topics import PipelineTopics
+from streams.telemetry.metrics import Metrics
+from streams.telemetry.observations import observe_employee_survey
+
+KIND_HEADER = "cshealth-kind"
+SOURCE_TOPIC_HEADER = "cshealth-source-topic"
+
+
+@dataclass(slots=True)
+class InputRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    origin: Any = None  # the Faust event: the partition context for table writes
+
+
+class Outbox(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None: ...
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default (murmur2) partitioner, as used by the Java client, aiokafka and Faust."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def encode_event(event) -> bytes:
+    """A (derived) event as contract JSON, decodable by handlers.events.decode with its kind."""
+    return orjson.dumps(event.model_dump(by_alias=True, exclude_none=True))
+
+
+def source_topic(record: InputRecord) -> str:
+    """The input topic a record came from first (re-keyed records name it in a header)."""
+    source = record.headers.get(SOURCE_TOPIC_HEADER)
+    return source.decode() if source else record.topic
+
+
+class Router:
+    def __init__(self, *, input_kinds: dict[str, str], partitions: int, topics: PipelineTopics,
+                 outbox: Outbox, metrics: Metrics) -> None:
+        self.input_kinds = input_kinds
+        self.partitions = partitions
+        self.topics = topics
+        self.outbox = outbox
+        self.metrics = metrics
+
+    def is_input(self, record: InputRecord) -> bool:
+        return record.topic in self.input_kinds
+
+    def _kind_for(self, record: InputRecord) -> str | None:
+        kind = self.input_kinds.get(record.topic)
+        if kind is None:
+            header = record.headers.get(KIND_HEADER)
+            kind = header.decode() if header else None
+        return kind
+
+    def route(self, record: InputRecord) -> tuple[bytes, Event] | None:
+        """(customer key, event) to fold here; None when the record went elsewhere."""
+        kind = self._kind_for(record)
+        source = source_topic(record)
+        self.metrics.events_consumed.labels(source).inc()
+        raw = record.value or b""
+        result = decode(raw, kind)
+        if isinstance(result, DecodeError):
+            self.dead_letter(record, result)
+            return None
+        if is_employee_survey(result):
+            observe_employee_survey(self.metrics, result)
+            return None
+        customer_key = result.customer_id.encode()
+        if self.is_input(record) and (
+            record.key != customer_key or record.partition != partition_for(customer_key, self.partitions)
+        ):
+            # Keyed by something else (or by another partitioner): move it to its customer's partition.
+            self.outbox.send(self.topics.rekey, customer_key, raw,
+                             {KIND_HEADER: kind.encode(), SOURCE_TOPIC_HEADER: record.topic.encode()})
+            return None
+        return customer_key, result
+
+    def dead_letter(self, record: InputRecord, error: DecodeError) -> None:
+        source = source_topic(record)
+        headers = {
+            "cshealth-reason": error.reason.encode(),
+            "cshealth-error": error.message.encode()[:1000],
+            SOURCE_TOPIC_HEADER: source.encode(),
+            "cshealth-source-partition": str(record.partition).encode(),
+            "cshealth-source-offset": str(record.offset).encode(),
+        }
+        self.outbox.send(self.topics.dlq, record.key, record.value or b"", headers)
+        self.metrics.events_rejected.labels(source, error.reason).inc()
+        self.metrics.dlq_records.labels(source).inc()
+
+    def send_derived(self, derived: Event) -> None:
+        """A derived event (a referral credit) goes to its own customer's partition."""
+        self.outbox.send(self.topics.referral, derived.customer_id.encode(), encode_event(derived),
+                         {KIND_HEADER: derived.kind.encode()})
