@@ -5,8 +5,7 @@ import asyncio
 from typing import Callable
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-
+from streams.kafka.reader import read_topics
 from streams.settings import Settings
 
 SEVERITY_MARK = {"critical": "!!", "warning": "! "}
@@ -36,20 +35,16 @@ def format_change(change: dict) -> str:
 async def tail(settings: Settings, write: Callable[[str], None], from_beginning: bool = False,
                include_changes: bool = True, limit: int | None = None) -> int:
     topics = [settings.topic_alerts] + ([settings.topic_health_changes] if include_changes else [])
-    consumer = AIOKafkaConsumer(*topics, **settings.kafka_client_options(), group_id=None,
-                                auto_offset_reset="earliest" if from_beginning else "latest")
-    await consumer.start()
     shown = 0
-    try:
-        async for message in consumer:
-            record = orjson.loads(message.value)
-            write(format_alert(record) if message.topic == settings.topic_alerts else format_change(record))
-            shown += 1
-            if limit is not None and shown >= limit:
-                break
-    finally:
-        await consumer.stop()
-    return shown
+
+    def show(message) -> None:
+        nonlocal shown
+        record = orjson.loads(message.value)
+        write(format_alert(record) if message.topic == settings.topic_alerts else format_change(record))
+        shown += 1
+
+    return await read_topics(settings, topics, show, from_beginning=from_beginning,
+                             until=lambda: limit is not None and shown >= limit)
 
 
 def run_tail(settings: Settings, write, **options) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from streams.kafka import local_broker
-
 from streams.devstack import local_monitoring
+from streams.devstack.processes import stop_process
+from streams.kafka import local_broker
 
 DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_broker.CACHE_HOME / "demo"))
 
@@ -21,16 +21,6 @@ DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_broker.CACHE_HOME / "d
 def _spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen | None, timeout_s: float = 20) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> None:
@@ -96,6 +86,6 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
         click.echo("\nstopping ...")
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
         local_broker.stop(DEMO_DIR / "kafka")
         click.echo("stopped.")

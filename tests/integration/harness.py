@@ -1,4 +1,4 @@
-"""Runs real workers as subprocesses against the real broker, feeds them, and reads their outputs."""
+"""Feeding workers that run against the real broker, and comparing their cs.health with the replay's."""
 from __future__ import annotations
 
 import asyncio
@@ -6,11 +6,10 @@ import random
 import time
 from collections import defaultdict
 
-import orjson
-from aiokafka import AIOKafkaConsumer
-
-from streams.devstack.processes import WorkerProcess, settings_from, stack_env  # noqa: F401 (re-exported for the tests)
+from streams.devstack.processes import settings_from
 from streams.kafka.producer import produce_events
+from tests.support.conditions import eventually
+from tests.support.topics import read_latest
 
 
 def interleave_topics(events: list[dict], seed: int) -> list[dict]:
@@ -41,64 +40,34 @@ def produce(env: dict[str, str], events) -> int:
     return asyncio.run(produce_events(settings_from(env), events))
 
 
-async def _read(bootstrap: str, topic: str, idle_s: float, deadline: float, keep) -> None:
-    """Hand every record of a topic, from the start, to `keep` until it has been quiet for idle_s."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    try:
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < idle_s:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
-            for messages in batch.values():
-                for message in messages:
-                    keep(message)
-                quiet_since = time.monotonic()
-    finally:
-        await consumer.stop()
-
-
-def read_latest(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: float = 120) -> dict[str, dict]:
-    """The newest record per key on a topic (as a compacted-topic consumer would see it)."""
-    latest: dict[str, dict] = {}
-
-    def keep(message) -> None:
-        latest[message.key.decode()] = orjson.loads(message.value)
-
-    asyncio.run(_read(bootstrap, topic, idle_s, time.monotonic() + timeout_s, keep))
-    return latest
-
-
-def read_all(bootstrap: str, topic: str, idle_s: float = 3.0, timeout_s: float = 120) -> list[dict]:
-    """Every record on a topic, each partition in order."""
-    records: list[dict] = []
-    asyncio.run(_read(bootstrap, topic, idle_s, time.monotonic() + timeout_s,
-                      lambda message: records.append(orjson.loads(message.value))))
-    return records
-
-
 def comparable(snapshot: dict | None) -> dict | None:
     """A cs.health record minus `as_of` (the watermark when it was last recomputed)."""
     return None if snapshot is None else {k: v for k, v in snapshot.items() if k != "as_of"}
 
 
+def differing(expected: dict[str, dict], actual: dict[str, dict]) -> list[str]:
+    return [cid for cid, snap in expected.items() if comparable(actual.get(cid)) != comparable(snap)]
+
+
 def wait_for_equal(bootstrap: str, topic: str, expected: dict[str, dict], timeout_s: float = 300,
                    unchanged_s: float = 180) -> dict[str, dict]:
-    """Poll the topic until every customer's latest record equals the expectation, time runs
-    out, or the records stay unequal and unchanged for unchanged_s (a wrong result that will
-    not mend: fail in minutes, not after the whole timeout)."""
-    deadline = time.monotonic() + timeout_s
+    """Read the topic until every customer's latest record equals the expectation, or the records
+    stay unequal and unchanged for unchanged_s (a wrong result that will not mend: fail in
+    minutes, not after the whole timeout); returns the last read."""
     latest: dict[str, dict] = {}
     unchanged_since = time.monotonic()
-    while time.monotonic() < deadline:
-        previous = latest
-        latest = read_latest(bootstrap, topic, idle_s=2.0, timeout_s=max(5.0, deadline - time.monotonic()))
-        if all(comparable(latest.get(cid)) == comparable(snap) for cid, snap in expected.items()):
-            return latest
+
+    def equal_or_stuck() -> bool:
+        nonlocal latest, unchanged_since
+        previous, latest = latest, read_latest(bootstrap, topic)
+        if not differing(expected, latest):
+            return True
         if latest != previous:
             unchanged_since = time.monotonic()
-        elif time.monotonic() - unchanged_since >= unchanged_s:
-            return latest
-        time.sleep(2)
+        return time.monotonic() - unchanged_since >= unchanged_s
+
+    eventually(equal_or_stuck, timeout_s, interval=2, message=lambda: (
+        f"{len(differing(expected, latest))} of {len(expected)} customers differ: {mismatches(expected, latest)}"))
     return latest
 
 

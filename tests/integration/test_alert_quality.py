@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 
 import pytest
 
+from streams.bench.run import wait_for_sweeps
+from streams.devstack.processes import WorkerProcess, stack_env
 from streams.sim.alert_quality import MUST_ALERT, evaluate
 from streams.sim.simulator import SimulationConfig, simulate
-from tests.integration.harness import interleave_topics, produce, read_all, read_latest, stack_env
+from tests.integration.harness import interleave_topics, produce
+from tests.support.conditions import eventually
+from tests.support.topics import read_all, read_latest
 
 pytestmark = pytest.mark.kafka
 DAYS = 120
@@ -18,8 +21,6 @@ FALSE_ALERT_BUDGET = 0.02
 
 
 def test_scripted_stories_are_alerted_and_healthy_ones_rarely(kafka_bootstrap, unique_prefix, tmp_path):
-    from streams.devstack.processes import WorkerProcess
-
     simulation = simulate(SimulationConfig(customers=1000, days=DAYS, seed=8,
                                            start=datetime(2026, 1, 1, tzinfo=timezone.utc)))
     events, truth = list(simulation.events()), simulation.truth()
@@ -28,16 +29,13 @@ def test_scripted_stories_are_alerted_and_healthy_ones_rarely(kafka_bootstrap, u
     try:
         worker.wait_ready()
         produce(env, interleave_topics(events, seed=8))
-        # Done when every customer's health is out and the worker's watermark reached the last event.
-        deadline = time.monotonic() + 600
+        # Done when every customer's health is out, the worker's watermark reached the last event
+        # and no sweep (silence, window expiry) is under way or due.
         newest = max(_ms(e["occurred_at"]) for e in events)
-        while time.monotonic() < deadline:
-            status, ready = worker.get("/readyz")
-            if len(read_latest(kafka_bootstrap, env["CSHEALTH_TOPIC_HEALTH"], idle_s=1.0)) >= 990 and \
-                    ready["watermark_ms"] >= newest:
-                break
-            time.sleep(3)
-        time.sleep(5)  # the last sweep
+        eventually(lambda: len(read_latest(kafka_bootstrap, env["CSHEALTH_TOPIC_HEALTH"])) >= 990
+                   and worker.get("/readyz")[1]["watermark_ms"] >= newest, 600, interval=3,
+                   message=lambda: f"the worker did not finish: {worker.get('/readyz')[1]}")
+        wait_for_sweeps(worker, timeout_s=120)
         alerts = read_all(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"])
     finally:
         worker.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.devstack.processes import stop_process
 from streams.kafka import local_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +37,7 @@ def test_main_command_shows_alerts_within_three_minutes_and_stops_cleanly(tmp_pa
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
         rest, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process(proc)
     assert proc.returncode == 0, rest[-2000:]
     assert "stopped." in rest
     assert local_broker.status(demo_dir / "kafka") is None

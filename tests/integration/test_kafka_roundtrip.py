@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.kafka import local_broker
 from streams.settings import load_settings
 from streams.runtime.topics import ensure_topics
+from tests.support.cli import run_cli
+from tests.support.topics import read_all
 
 pytestmark = pytest.mark.kafka
 
@@ -51,7 +51,7 @@ def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
     topic = f"{unique_prefix}.roundtrip"
     records = [{"event_id": f"e{i}", "customer_id": f"c{i % 7}"} for i in range(200)]
 
-    async def scenario():
+    async def send():
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         try:
@@ -60,20 +60,9 @@ def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
             await producer.flush()
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
-                                    group_id=f"{unique_prefix}-g")
-        await consumer.start()
-        seen = []
-        try:
-            while len(seen) < len(records):
-                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 20)
-                for messages in batch.values():
-                    seen.extend(orjson.loads(m.value) for m in messages)
-        finally:
-            await consumer.stop()
-        return seen
 
-    seen = asyncio.run(scenario())
+    asyncio.run(send())
+    seen = read_all(kafka_bootstrap, topic)
     assert sorted(r["event_id"] for r in seen) == sorted(r["event_id"] for r in records)
 
 
@@ -89,26 +78,6 @@ def test_broker_keeps_topics_across_stop_start(tmp_path):
         assert asyncio.run(ensure_topics(settings)) == []  # nothing to create: topics survived
     finally:
         local_broker.stop(data_dir)
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
-
-
-@pytest.mark.parametrize("variable,value,expected", [
-    ("CSHEALTH_BOOTSTRAP_SERVERS", "127.0.0.1:1", "unreachable"),
-    ("CSHEALTH_BOOTSTRAP_SERVERS", "no-port-here", "CSHEALTH_BOOTSTRAP_SERVERS"),
-    ("CSHEALTH_PARTITIONS", "zero", "CSHEALTH_PARTITIONS"),
-])
-def test_wrong_setting_fails_fast_with_one_line(variable, value, expected):
-    import os
-    env = dict(os.environ, **{variable: value})
-    result = run_cli("topics", env=env)
-    assert result.returncode == 2
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("cshealth: error:")]
-    assert len(error_lines) == 1 and expected in error_lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_kafka_start_on_a_busy_port_fails_fast(tmp_path, kafka_bootstrap):

@@ -20,11 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import random
 import re
-import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -41,11 +38,14 @@ from aiokafka import AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
-from streams.kafka import local_broker
 from streams.devstack.local_monitoring import alertmanager_binary, prometheus_binary, start_alertmanager, start_prometheus
+from streams.devstack.processes import WorkerProcess, settings_from, stack_env, stop_process
+from streams.kafka import local_broker
 from streams.sim.simulator import SimulationConfig, simulate
-from tests.integration.harness import WorkerProcess, interleave_topics, produce, read_all, stack_env
+from tests.integration.harness import interleave_topics, produce
 from tests.observability.grafana_queries import panel_targets
+from tests.support.conditions import eventually
+from tests.support.topics import read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.servers]
 
@@ -63,18 +63,6 @@ def require_binaries() -> None:
                if not found]
     if missing:
         pytest.fail("not on PATH: " + "; ".join(missing) + ". These tests do not skip.", pytrace=False)
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    """Stop a process started in its own session by this test (SIGTERM, then SIGKILL)."""
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 class WebhookSink:
@@ -126,7 +114,7 @@ def processes():
     started: list = []
     yield started
     for item in reversed(started):
-        item.stop() if isinstance(item, WorkerProcess) else stop(item)
+        item.stop() if isinstance(item, WorkerProcess) else stop_process(item, timeout_s=15)
 
 
 def start_am(tmp_path: Path, sink: WebhookSink, processes: list) -> str:
@@ -200,17 +188,17 @@ def worker_counter(worker: WorkerProcess, name: str, topic_prefix: str) -> float
 
 def wait_consumed(worker: WorkerProcess, prefix: str, at_least: int, timeout_s: float = 150,
                   poll_s: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    consumed = 0.0
-    while time.monotonic() < deadline:
-        consumed = worker_counter(worker, "cshealth_events_consumed_total", prefix + ".")
-        if consumed >= at_least:
-            return
-        if worker.proc.poll() is not None:
-            raise AssertionError(f"worker exited {worker.proc.returncode}: {worker.tail_log()}")
-        time.sleep(poll_s)
-    raise AssertionError(f"worker consumed {consumed:.0f} of {at_least} records in {timeout_s:.0f}s: "
-                         f"{worker.tail_log()}")
+    def consumed() -> float:
+        return worker_counter(worker, "cshealth_events_consumed_total", prefix + ".")
+
+    def enough() -> bool:
+        if consumed() >= at_least:
+            return True
+        worker.check_running()
+        return False
+
+    eventually(enough, timeout_s, poll_s,
+               message=lambda: f"worker consumed {consumed():.0f} of {at_least} records: {worker.tail_log()}")
 
 
 def produce_day_by_day(env: dict[str, str], worker: WorkerProcess, events: list[dict], prefix: str) -> None:
@@ -223,7 +211,6 @@ def produce_day_by_day(env: dict[str, str], worker: WorkerProcess, events: list[
     nothing can be late (a tick closes only 6 h after its day ends).
     """
     from streams.kafka.producer import encode_for_kafka, topic_for_kind
-    from tests.integration.harness import settings_from
 
     settings = settings_from(env)
     topics = topic_for_kind(settings)
@@ -343,10 +330,8 @@ def test_every_grafana_panel_and_recording_rule_has_data(kafka_bootstrap, unique
                                       am, scrape_interval="1s", log=open(tmp_path / "prometheus.log", "ab")))
     prom = Prometheus(prom_address)
     started = time.time() - 2
-    deadline = time.monotonic() + 30
-    while not finite_values(prom.query('up{job="cshealth"} == 1')):
-        assert time.monotonic() < deadline, f"Prometheus never scraped {worker_address}: {prom.query('up')}"
-        time.sleep(0.5)
+    eventually(lambda: finite_values(prom.query('up{job="cshealth"} == 1')), 30,
+               message=lambda: f"Prometheus never scraped {worker_address}: {prom.query('up')}")
 
     # Feed: the simulation in two halves with undecodable records between them, then
     # re-deliveries (duplicates), late events, the next day's live data and more undecodable records.
@@ -378,18 +363,20 @@ def test_every_grafana_panel_and_recording_rule_has_data(kafka_bootstrap, unique
     checks.extend((f"recording rule {name}", name, False) for name in rules)
     assert len(checks) > 100
 
-    deadline = time.monotonic() + 60
     pending = set((expr, instant) for _, expr, instant in checks)
-    while True:
+
+    def all_have_data() -> bool:
+        nonlocal pending
         now = time.time()
         pending = {(expr, instant) for expr, instant in pending
                    if not finite_values(prom.query(expr, now) if instant else prom.query_range(expr, started, now))}
-        if not pending or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    missing = [(what, expr, instant) for what, expr, instant in checks if (expr, instant) in pending]
-    assert not missing, f"{len(missing)} queries returned no data:\n" + "\n".join(
-        f"- {what}:\n    {expr}" for what, expr, _ in missing)
+        return not pending
+
+    def missing() -> str:
+        gaps = [(what, expr) for what, expr, instant in checks if (expr, instant) in pending]
+        return f"{len(gaps)} queries returned no data:\n" + "\n".join(f"- {what}:\n    {expr}" for what, expr in gaps)
+
+    eventually(all_have_data, 60, interval=2, message=missing)
 
     # Every rule (recording and alerting) evaluates without error.
     groups = http_json(f"http://{prom_address}/api/v1/rules")["data"]["groups"]
@@ -484,14 +471,6 @@ def oncall_alerts(sink: WebhookSink, status: str) -> list[tuple[dict, dict]]:
     return [(p, a) for p in sink.payloads("/oncall") for a in p["alerts"] if a["status"] == status]
 
 
-def wait_for(predicate, timeout_s: float, what: str, context) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout_s:.0f}s; {context()}")
-        time.sleep(0.5)
-
-
 def test_alertmanager_pages_the_red_customers_owner_then_resolves(kafka_bootstrap, unique_prefix, tmp_path, sink,
                                                                    processes):
     require_binaries()
@@ -507,7 +486,7 @@ def test_alertmanager_pages_the_red_customers_owner_then_resolves(kafka_bootstra
         return f"webhook got {sink.received}\nworker log: {worker.tail_log(1500)}"
 
     produce_day_by_day(env, worker, phase1, unique_prefix)
-    wait_for(lambda: oncall_alerts(sink, "firing"), 120, "no firing page on the on-call webhook", context)
+    eventually(lambda: oncall_alerts(sink, "firing"), 120, message=lambda: f"no firing page on the on-call webhook; {context()}")
     firing_pages = [p for p in sink.payloads("/oncall") if p["status"] == "firing"]
     for page in firing_pages:
         assert [(a["labels"]["customer_id"], a["labels"]["rule"]) for a in page["alerts"]] == [(RED, "entered_red")]
@@ -520,9 +499,11 @@ def test_alertmanager_pages_the_red_customers_owner_then_resolves(kafka_bootstra
     assert not resolved_before, f"resolved before the customer recovered: {resolved_before}"
 
     produce_day_by_day(env, worker, phase2, unique_prefix)
-    wait_for(lambda: oncall_alerts(sink, "resolved"), 120, "no resolved notification on the on-call webhook",
-             context)
-    time.sleep(5)  # anything still in flight (resends, late groups) would show up now
+    eventually(lambda: oncall_alerts(sink, "resolved"), 120,
+               message=lambda: f"no resolved notification on the on-call webhook; {context()}")
+    # Not a wait for something: what must not come (a resend, a late group, the healthy customer)
+    # has this long to show up before the checks below say it did not.
+    time.sleep(5)
     for page, alert in oncall_alerts(sink, "resolved"):
         assert (alert["labels"]["customer_id"], alert["labels"]["rule"]) == (RED, "entered_red")
         assert page["groupLabels"] == {"owner": RED_OWNER, "rule": "entered_red"}
@@ -535,12 +516,12 @@ def test_alertmanager_pages_the_red_customers_owner_then_resolves(kafka_bootstra
     # The alerts topic carries exactly the replay's alerts (firing and resolved, warnings included).
     want = sorted(map(alert_key, expected_all))
     got: list = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        got = sorted(map(alert_key, read_all(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"])))
-        if got == want:
-            break
-        time.sleep(2)
-    assert got == want, f"alerts topic differs from the replay:\n got {got}\nwant {want}"
+
+    def alerts_as_replayed() -> bool:
+        got[:] = sorted(map(alert_key, read_all(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"])))
+        return got == want
+
+    eventually(alerts_as_replayed, 60, interval=2,
+               message=lambda: f"alerts topic differs from the replay:\n got {got}\nwant {want}")
     assert set(map(alert_key, expected_first)) < set(got)
     assert worker.proc.poll() is None

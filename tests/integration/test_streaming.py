@@ -12,15 +12,17 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
-from streams.kafka import local_broker
 from streams.bench.run import consumed
+from streams.devstack.processes import WorkerProcess, stack_env
+from streams.kafka import local_broker
 from streams.sim.simulator import SimulationConfig, simulate
-from tests.integration.harness import (WorkerProcess, comparable, interleave_topics, mismatches, produce,
-                                       read_latest, stack_env, wait_for_equal)
+from tests.integration.harness import comparable, differing, interleave_topics, mismatches, produce, wait_for_equal
+from tests.support.conditions import eventually
+from tests.support.topics import read_latest, read_records
 
 pytestmark = pytest.mark.kafka
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -74,7 +76,7 @@ PAUSE_PROOF_IDLE_S = 30
 # Generous: the worker runs at one or two thousand events/s on a busy 2-core CI box (see issue 7).
 def assert_equal_to_replay(bootstrap, env, expected, timeout_s=900):
     latest = wait_for_equal(bootstrap, env["CSHEALTH_TOPIC_HEALTH"], expected, timeout_s=timeout_s)
-    wrong = [cid for cid in expected if comparable(latest.get(cid)) != comparable(expected[cid])]
+    wrong = differing(expected, latest)
     assert not wrong, f"{len(wrong)} of {len(expected)} customers differ: {mismatches(expected, latest)}"
     return latest
 
@@ -100,14 +102,12 @@ def test_stream_equals_replay_through_a_kill_9(kafka_bootstrap, unique_prefix, w
     for cid in random.Random(3).sample(sorted(expected), 300):
         status, body = second.get(f"/customers/{cid}")
         assert status == 200 and body == expected[cid], cid
-    assert read_latest(kafka_bootstrap, env["CSHEALTH_TOPIC_DLQ"], idle_s=1.0) == {}
+    assert read_latest(kafka_bootstrap, env["CSHEALTH_TOPIC_DLQ"]) == {}
 
 
 def wait_until_consumed(worker: WorkerProcess, at_least: int, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while consumed(worker) < at_least:
-        assert time.monotonic() < deadline, f"the worker consumed {consumed(worker)} of {at_least} in {timeout_s}s"
-        time.sleep(0.5)
+    eventually(lambda: consumed(worker) >= at_least, timeout_s,
+               message=lambda: f"the worker consumed {consumed(worker)} of {at_least}")
 
 
 def test_http_view_errors(kafka_bootstrap, unique_prefix, workers):
@@ -157,22 +157,8 @@ def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_pr
     produce(env, events[half:])
     assert_equal_to_replay(kafka_bootstrap, env, expected)
 
-    async def read_dlq():
-        consumer = AIOKafkaConsumer(env["CSHEALTH_TOPIC_DLQ"], bootstrap_servers=kafka_bootstrap,
-                                    auto_offset_reset="earliest", group_id=None, fetch_max_bytes=8 * 1024 * 1024,
-                                    max_partition_fetch_bytes=8 * 1024 * 1024)
-        await consumer.start()
-        records = []
-        deadline = time.monotonic() + 30
-        try:
-            while len(records) < len(sent) and time.monotonic() < deadline:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(batch)
-        finally:
-            await consumer.stop()
-        return records
-
-    dlq = asyncio.run(read_dlq())
+    dlq = read_records(kafka_bootstrap, env["CSHEALTH_TOPIC_DLQ"], until=lambda read: len(read) >= len(sent),
+                       timeout_s=30, fetch_max_bytes=8 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
     assert len(dlq) == len(sent)
     found = {(dict(r.headers)["cshealth-source-topic"].decode(), int(dict(r.headers)["cshealth-source-offset"]))
              : dict(r.headers)["cshealth-reason"].decode() for r in dlq}
@@ -209,14 +195,9 @@ def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, un
             assert status == 200 and comparable(body) == comparable(expected[cid])
     first.stop()
     # The survivor recovers the first worker's partitions from the changelog and keeps going.
-    time.sleep(3)
     for cid in sample:
-        deadline = time.monotonic() + 120
-        while True:
-            status, body = second.get(f"/customers/{cid}")
-            if status == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        status, body = eventually(lambda: (answer := second.get(f"/customers/{cid}"))[0] == 200 and answer, 120,
+                                  interval=1, message=f"{cid} not served by the surviving worker")
         assert status == 200 and comparable(body) == comparable(expected[cid]), cid
     assert latest  # and cs.health stayed equal throughout (checked above)
 
@@ -233,7 +214,7 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
         half = len(ordered) // 2
         produce(env, ordered[:half])
         local_broker.stop(data_dir)
-        time.sleep(3)
+        time.sleep(3)  # the outage under test: long enough for the worker's requests to fail, not a blip
         broker = local_broker.start(data_dir, port=broker.port)
         produce(env, ordered[half:])
         assert_equal_to_replay(broker.bootstrap, env, expected)

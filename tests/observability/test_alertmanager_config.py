@@ -4,16 +4,19 @@ local port; no network beyond 127.0.0.1)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
+from streams.devstack.processes import stop_process
+from streams.devstack.render_config import ALERTMANAGER_YML, ONCALL_URL, TEAM_URL, render_alertmanager_config
+from streams.kafka.local_broker import free_port
+from tests.support.conditions import eventually
+
 from . import metrics_catalog as catalog
 from . import rulefiles
-from streams.devstack.render_config import ALERTMANAGER_YML, ONCALL_URL, TEAM_URL, render_alertmanager_config
 from .tools import describe, run
 
 TEAM_ALERTS = [r for r in rulefiles.all_rules() if r.kind == "alert"]
@@ -96,12 +99,6 @@ def test_unknown_severity_goes_to_team(amtool):
 
 
 # ------------------------------------------------------ live Alertmanager
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _http(method: str, url: str, body=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
@@ -113,7 +110,7 @@ def _http(method: str, url: str, body=None):
 
 @pytest.fixture
 def live_alertmanager(alertmanager_bin, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "alertmanager.log").open("w")
     proc = subprocess.Popen(
         [alertmanager_bin, f"--config.file={ALERTMANAGER_YML}",
@@ -121,26 +118,21 @@ def live_alertmanager(alertmanager_bin, tmp_path):
          "--cluster.listen-address="],  # no gossip port: single instance
         stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    def did_not_start() -> str:
+        log.flush()
+        return "Alertmanager did not start:\n" + (tmp_path / "alertmanager.log").read_text()
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(did_not_start(), pytrace=False)
+        urllib.request.urlopen(f"{base}/-/ready", timeout=1).read()
+        return True
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/ready", timeout=1).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail("Alertmanager did not start:\n"
-                                + (tmp_path / "alertmanager.log").read_text(), pytrace=False)
-                time.sleep(0.1)
+        eventually(ready, 20, interval=0.1, message=did_not_start, ignoring=(OSError,))
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=10)
         log.close()
 
 
@@ -155,16 +147,17 @@ def _status(base) -> dict[tuple, dict]:
 
 
 def _settled_status(base, expected_suppressed: set[tuple], total: int) -> dict[tuple, dict]:
-    """The inhibitor ingests new alerts asynchronously: poll until it has
-    caught up (or 5s passed), then let the caller assert on the result."""
-    deadline = time.monotonic() + 5
-    while True:
+    """The inhibitor ingests new alerts asynchronously: wait until it has caught up, then let
+    the caller assert on the result."""
+    def caught_up() -> bool:
         status = _status(base)
         suppressed = {k for k, v in status.items() if v["state"] == "suppressed"}
-        if (len(status) == total and suppressed >= expected_suppressed) or time.monotonic() > deadline:
-            time.sleep(0.2)  # and give a wrong extra inhibition the chance to show
-            return _status(base)
-        time.sleep(0.05)
+        return len(status) == total and suppressed >= expected_suppressed
+
+    eventually(caught_up, 5, interval=0.05, message=lambda: f"alerts not all in and muted: {_status(base)}")
+    # Not a wait for something: a wrong extra inhibition has this long to show before the caller's checks.
+    time.sleep(0.2)
+    return _status(base)
 
 
 @pytest.mark.servers
@@ -207,14 +200,12 @@ def test_customer_alerts_are_grouped_per_owner_and_rule(live_alertmanager):
           customer_labels("entered_red", "critical", "c-2", owner="alice"),
           customer_labels("entered_red", "critical", "c-3", owner="bob"),
           customer_labels("silence", "warning", "c-4", owner="alice"))
-    deadline = time.monotonic() + 5
-    while True:
-        groups = _http("GET", f"{base}/api/v2/alerts/groups")
-        got = {(g["receiver"]["name"], tuple(sorted(g["labels"].items()))): len(g["alerts"])
-               for g in groups}
-        if sum(got.values()) == 4 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    def grouped() -> dict[tuple, int]:
+        return {(g["receiver"]["name"], tuple(sorted(g["labels"].items()))): len(g["alerts"])
+                for g in _http("GET", f"{base}/api/v2/alerts/groups")}
+
+    got = eventually(lambda: sum((answer := grouped()).values()) == 4 and answer, 5, interval=0.1,
+                     message=lambda: f"not all 4 alerts grouped: {grouped()}")
     assert got == {
         ("oncall", (("owner", "alice"), ("rule", "entered_red"))): 2,
         ("oncall", (("owner", "bob"), ("rule", "entered_red"))): 1,

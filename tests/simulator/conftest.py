@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from simulator_support import START
 
 from streams.sim import SimulationConfig, simulate
+from tests.simulator.simulator_support import START
 
 
 @pytest.fixture(scope="session")

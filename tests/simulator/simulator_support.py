@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator tests (a plain module: ``conftest`` is ambiguous)."""
+"""Helpers shared by the simulator tests (fixtures live in conftest, which is not imported)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from datetime import datetime
 
-from simulator_support import instant
+from tests.simulator.simulator_support import instant
 
 COMMON = {"topic", "event_id", "customer_id", "occurred_at"}
 TOPICS = {"purchase", "survey", "ticket", "mention", "interaction", "account"}

@@ -9,8 +9,8 @@ from itertools import islice
 import orjson
 import pytest
 
-from simulator_support import START
 from streams.sim import SimulationConfig, simulate, write_jsonl, write_truth
+from tests.simulator.simulator_support import START
 
 SMALL = SimulationConfig(customers=120, days=60, seed=7, start=START)
 

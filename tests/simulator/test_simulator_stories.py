@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from simulator_support import DAY, START, instant
 from streams.sim import DEFAULT_STORY_SHARES, STORIES, SimulationConfig, allocate_stories, simulate
+from tests.simulator.simulator_support import DAY, START, instant
 
 SCRIPTED = [s for s in STORIES if s != "healthy"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -184,17 +183,10 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
 
 def stop(data_dir: Path = DEFAULT_DATA_DIR, timeout_s: float = 30.0) -> bool:
     """SIGTERM the broker (clean shutdown), SIGKILL after timeout. False if none was running."""
+    from streams.devstack.processes import stop_process  # it builds on this module
+
     info = status(Path(data_dir).resolve())
-    if info is None:
-        return False
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(info.pid):
-            return True
-        time.sleep(0.2)
-    os.kill(info.pid, signal.SIGKILL)
-    return True
+    return info is not None and stop_process(info.pid, timeout_s)
 
 
 def _alive(pid: int) -> bool:
