@@ -2,7 +2,8 @@
 
 - apply(state, event, config) folds one event (False for a duplicate event_id).
 - advance(state, watermark_ms, config) closes the daily ticks whose end plus
-  allowed lateness the watermark has passed, catching up all due days at once.
+  allowed lateness the watermark has passed, catching up all due days at once;
+  each health change it returns carries change_id(customer, day, config version).
 - snapshot(state, as_of_ms, config) is the JSON-able per-customer read-out.
 """
 from __future__ import annotations
@@ -17,7 +18,21 @@ from handlers.events import DERIVED_KINDS, Event, Purchase, ReferralCredit, is_e
 from handlers.metrics import FAMILIES, lifecycle, purchases, tickets
 from handlers.score import combine, health_dict
 from handlers.state import BUCKETS, CustomerState
-from handlers.timeutil import DAY_MS, day_of, iso
+from handlers.timeutil import DAY_MS, day_of, end_of_day, iso
+
+
+# Duplicate memory. A customer remembers the ids of its events (by a 63-bit hash) ordered
+# by (minute of event time, hash): always the newest time.dedupe_max_ids of them, plus every
+# id within 2 x allowed lateness of its newest event, but never more than DEDUPE_CAP_IDS.
+# An event whose id is remembered is a duplicate and changes nothing; the stream and the
+# replay both decide through apply(), and the rule depends on the set of ids, not on their
+# arrival order. The cap binds only for a customer with more than 32,768 events within
+# 12 hours of event time (a social storm): its state stays ~350 KiB instead of growing by
+# ~36 bytes an event. An event re-sent after the cap forgot its id (more than 32,768 newer
+# events of the same customer in between, by event time) counts again; Kafka's own
+# redeliveries never reach that far: the worker drops re-read records by their offsets
+# (CustomerState.applied_offsets) before apply().
+DEDUPE_CAP_IDS = 32_768
 
 
 @dataclass
@@ -36,15 +51,14 @@ def id_hash(event_id: str) -> int:
 
 
 def apply(state: CustomerState, event: Event, config: HealthConfig) -> bool:
-    """Fold one event; False (state untouched) when its event_id was already applied."""
+    """Fold one event; False (state untouched) when its event_id is remembered (see DEDUPE_CAP_IDS)."""
     h = id_hash(event.event_id)
     if h in state.seen:
         return False
     ms = event.occurred_at_ms
-    state.seen[h] = ms
     state.max_ms = ms if state.max_ms is None else max(state.max_ms, ms)
-    if len(state.seen) > config.time.dedupe_max_ids:
-        _forget_ids(state, config)
+    state.seen.add(h, ms)
+    state.seen.forget(state.max_ms, 2 * config.time.lateness_ms, config.time.dedupe_max_ids, DEDUPE_CAP_IDS)
     if is_employee_survey(event):
         return True  # eNPS is company-wide (handlers.metrics.enps); never a customer's figures
     state.events += 1
@@ -61,14 +75,27 @@ def apply(state: CustomerState, event: Event, config: HealthConfig) -> bool:
             family.fold(state, event, config, tiebreak=h)
         else:
             family.fold(state, event, config)
+    if len(state.ticket_status) > tickets.MAX_TRACKED:
+        _forget_ticket(state)
     return True
 
 
-def _forget_ids(state: CustomerState, config: HealthConfig) -> None:
-    """Keep the newest dedupe_max_ids ids, plus every id newer than 2 x allowed lateness."""
-    keep_from = state.max_ms - 2 * config.time.lateness_ms
-    ranked = sorted(state.seen.items(), key=lambda kv: (-kv[1], kv[0]))
-    state.seen = {h: ms for i, (h, ms) in enumerate(ranked) if i < config.time.dedupe_max_ids or ms >= keep_from}
+def _forget_ticket(state: CustomerState) -> None:
+    """Hold the ticket map at tickets.MAX_TRACKED between ticks too, as tickets.prune does
+    at each tick (same order: oldest (time, status code), then ticket id). Otherwise a
+    storm of new tickets within one day would grow the state by every ticket until its
+    day closes. One out per ticket in: the kept set is the newest MAX_TRACKED tickets
+    whatever the arrival order, as in the replay."""
+    ts = state.ticket_status
+    del ts[min(ts, key=lambda tid: (ts[tid], tid))]
+
+
+def change_id(customer_id: str, day: int, config_version: str) -> str:
+    """Id of a customer's health change on a UTC day under a config version: a consumer of
+    cs.health-changes dedupes on it (a re-sent change carries the same id, in the stream
+    and in the replay); blake2b-96 of customer_id, the ISO date and the version, hex."""
+    raw = f"{customer_id}\x1f{iso(end_of_day(day))[:10]}\x1f{config_version}".encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 def derived_events(event: Event) -> list[Event]:
@@ -103,8 +130,12 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
     day = max(state.cursor + 1, state.first_day)  # no ticks before the customer's first event
     # A live stream mostly closes one day at a time: nothing to skip, so no plan to build.
     plan = ticks.Plan(state, config) if due > day else None
+    built = out.health_changes
     while day <= due:
-        score, comps = ticks.tick(state, day, config, out.health_changes if changes else None, out.alerts, plan)
+        before = len(built)
+        score, comps = ticks.tick(state, day, config, built if changes else None, out.alerts, plan)
+        if len(built) > before:  # at most one change a day: stamp its id, first among its keys
+            built[-1] = {"change_id": change_id(state.customer_id, day, config.version), **built[-1]}
         if not changes and state.last_emit is not None and state.last_emit[0] == day:
             out.uncounted_changes += 1
         day = day + 1 if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config) + 1

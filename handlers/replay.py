@@ -1,9 +1,11 @@
-"""Replay a file of JSON lines (each carrying "topic") into snapshots, alerts and a summary.
+"""Replay a file of JSON lines (each carrying "topic") into snapshots, alerts, health changes and a summary.
 
 Events are folded in event-time order (sorted by occurred_at, event_id, kind and
 a checksum of the line), with the watermark at the current event time, so the
 result is a function of the set of lines, not their order. Lines after as_of
-are left out (counted as after_as_of).
+are left out (counted as after_as_of). Given now_ms (the clock the replay stands
+for), lines dated more than max_skew_ms after it are refused as future_event, as
+the worker refuses them against its clock.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Iterable
 
 from handlers.config import HealthConfig
 from handlers.customer import advance, apply, derived_events, snapshot
-from handlers.events import DecodeError, decode, is_employee_survey
+from handlers.events import MAX_CLOCK_SKEW_MS, DecodeError, decode, is_employee_survey
 from handlers.metrics import nps, satisfaction
 from handlers.metrics.enps import CompanyEnps
 from handlers.state import CustomerState
@@ -26,11 +28,15 @@ class ReplayResult:
     snapshots: list[dict]
     alerts: list[dict]
     summary: dict
-    health_changes: int = 0
+    health_changes: int = 0  # how many (also when with_changes=False did not build them)
     states: dict = field(default_factory=dict, repr=False)
+    changes: list[dict] = field(default_factory=list)  # the cs.health-changes records, by (occurred_at, customer_id)
 
 
-def replay(lines: Iterable[bytes], config: HealthConfig, as_of_ms: int | None = None) -> ReplayResult:
+def replay(lines: Iterable[bytes], config: HealthConfig, as_of_ms: int | None = None, now_ms: int | None = None,
+           max_skew_ms: int = MAX_CLOCK_SKEW_MS, with_changes: bool = True) -> ReplayResult:
+    """Fold the lines as the worker would. now_ms None: no clock check. with_changes=False
+    only counts the health changes (faster: their explanations are not built)."""
     bad: Counter = Counter()
     keyed = []
     n_lines = 0
@@ -39,7 +45,7 @@ def replay(lines: Iterable[bytes], config: HealthConfig, as_of_ms: int | None = 
         if not raw:
             continue
         n_lines += 1
-        ev = decode(raw)
+        ev = decode(raw, now_ms=now_ms, max_skew_ms=max_skew_ms)
         if isinstance(ev, DecodeError):
             bad[ev.reason] += 1
             continue
@@ -51,15 +57,19 @@ def replay(lines: Iterable[bytes], config: HealthConfig, as_of_ms: int | None = 
     enps = CompanyEnps()
     employee_ids: set[str] = set()
     alerts: list[dict] = []
+    changes: list[dict] = []
     count = Counter()
+
+    def collect(out) -> None:
+        alerts.extend(out.alerts)
+        changes.extend(out.health_changes)
+        count["health_changes"] += len(out.health_changes) + out.uncounted_changes
 
     def fold(ev) -> bool:
         st = states.get(ev.customer_id)
         if st is None:
             st = states[ev.customer_id] = CustomerState.new(ev.customer_id)
-        out = advance(st, ev.occurred_at_ms, config, changes=False)
-        alerts.extend(out.alerts)
-        count["health_changes"] += out.uncounted_changes
+        collect(advance(st, ev.occurred_at_ms, config, changes=with_changes))
         if not apply(st, ev, config):
             count["duplicates"] += 1
             return False
@@ -86,13 +96,12 @@ def replay(lines: Iterable[bytes], config: HealthConfig, as_of_ms: int | None = 
     snapshots = []
     for cid in sorted(states):
         st = states[cid]
-        out = advance(st, as_of_ms, config, changes=False)
-        alerts.extend(out.alerts)
-        count["health_changes"] += out.uncounted_changes
+        collect(advance(st, as_of_ms, config, changes=with_changes))
         snapshots.append(snapshot(st, as_of_ms, config))
     alerts.sort(key=lambda a: (a["occurred_at"], a["customer_id"], a["rule"], a["dedupe_key"], a["status"]))
+    changes.sort(key=lambda c: (c["occurred_at"], c["customer_id"]))  # one change per customer and day
     summary = _summary(states, snapshots, alerts, enps, bad, count, n_lines, as_of_ms, config)
-    return ReplayResult(snapshots, alerts, summary, count["health_changes"], states)
+    return ReplayResult(snapshots, alerts, summary, count["health_changes"], states, changes)
 
 
 def _summary(states, snapshots, alerts, enps, bad, count, n_lines, as_of_ms, config) -> dict:

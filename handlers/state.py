@@ -6,17 +6,20 @@ owned by handlers/ticks.py. Serialised with orjson as lists, ~0.5-2 KiB typical.
 """
 from __future__ import annotations
 
+import base64
+import bisect
+import struct
 from functools import wraps
 
 import orjson
 
-FORMAT = 1
+FORMAT = 2  # 2: `seen` as [[minute, base64 of sorted 8-byte id hashes], ...]; 1 ([[hash, ms], ...]) is read too
 # Bucketed families: attribute name -> serialised as [[day, *values], ...].
 BUCKETS = ("nps", "sat", "contacts", "activity", "mentions", "tickets", "purchases")
 # Plain JSON-able attributes with their empty value (a factory, so records never share).
 PLAIN = {
     "applied_offsets": dict,    # "topic:partition" -> last applied offset (owned by streams/)
-    "seen": dict,               # event-id hash -> occurred_at_ms (duplicate horizon)
+    "seen": lambda: IdMemory(),  # event-id hashes within the duplicate horizon (handlers.customer.apply)
     "cursor": lambda: None,     # last closed daily tick (day index)
     "first_day": lambda: None,  # earliest event day folded
     "max_ms": lambda: None,     # newest occurred_at_ms folded
@@ -61,14 +64,14 @@ class CustomerState:
                          for day, vals in sorted(getattr(self, name).items())]
         for name in PLAIN:
             doc[name] = getattr(self, name)
-        doc["seen"] = sorted([h, ms] for h, ms in self.seen.items())
+        doc["seen"] = self.seen.to_json()
         # Sorted keys: equal states give equal bytes whatever order they were built in.
         return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "CustomerState":
         doc = orjson.loads(raw)
-        if doc.get("f") != FORMAT:
+        if doc.get("f") not in (1, FORMAT):
             raise ValueError(f"unsupported CustomerState format {doc.get('f')!r}")
         state = cls(doc["customer_id"])
         for name in BUCKETS:
@@ -76,7 +79,7 @@ class CustomerState:
                                   for row in doc[name]})
         for name in PLAIN:
             setattr(state, name, doc[name])
-        state.seen = {h: ms for h, ms in doc["seen"]}
+        state.seen = IdMemory.from_json(doc["seen"]) if doc["f"] == FORMAT else IdMemory.from_pairs(doc["seen"])
         return state
 
     def __eq__(self, other: object) -> bool:
@@ -116,3 +119,138 @@ def by_day(fn):
             value = memo[key] = fn(state, day, config)
         return value
     return read
+
+
+class IdMemory:
+    """The event-id hashes a customer has folded, each with the minute of its event time.
+
+    Which ids it keeps is up to forget() (its caller states the rule). Ids are ordered by
+    (minute, hash): forgetting drops the smallest first, so what is kept is a function of
+    the ids added, not of their arrival order. Serialised as one row per minute, the
+    minute's hashes sorted, packed as 8 bytes each and base64-encoded (~11 bytes an id).
+
+    Small memories (most customers) are a plain dict. A large one also keeps its ids
+    grouped by minute with each minute's encoded row, so a hot customer's write re-encodes
+    only the minutes that changed since the last one, and forgetting pops from the oldest
+    minute instead of sorting everything: the cost per event stays flat as it fills."""
+    __slots__ = ("ids", "slots", "order", "encoded", "sorted_slot")
+    SLOT_MS = 60_000
+    GROUPED_FROM = 512  # ids from which the grouped view is kept (it costs memory per id)
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}  # hash -> minute
+        self.slots: dict[int, list[int]] | None = None  # minute -> hashes (grouped view)
+        self.order: list[int] | None = None  # the minutes of `slots`, ascending
+        self.encoded: dict[int, str] | None = None  # minute -> its row's encoding, while unchanged
+        self.sorted_slot: int | None = None  # a minute whose hashes are sorted descending
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, h: int) -> bool:
+        return h in self.ids
+
+    def add(self, h: int, ms: int) -> None:
+        m = ms // self.SLOT_MS
+        self.ids[h] = m
+        if self.slots is None:
+            return
+        group = self.slots.get(m)
+        if group is None:
+            self.slots[m] = [h]
+            bisect.insort(self.order, m)  # mostly an append: events come roughly in time order
+        else:
+            group.append(h)
+            if self.sorted_slot == m:
+                self.sorted_slot = None
+        self.encoded.pop(m, None)
+
+    def forget(self, newest_ms: int, horizon_ms: int, keep: int, cap: int) -> None:
+        """Drop the oldest ids while more than `keep` remain and the oldest minute lies before
+        newest_ms - horizon_ms, and while more than max(cap, keep) remain."""
+        n = len(self.ids)
+        if n <= keep:
+            return
+        if self.slots is None:
+            self._group()
+        outside = (newest_ms - horizon_ms) // self.SLOT_MS  # minutes before this are beyond the horizon
+        limit = max(cap, keep)
+        order, slots, ids, encoded = self.order, self.slots, self.ids, self.encoded
+        while n > keep:
+            m = order[0]
+            need = n - keep if m < outside else n - limit
+            if need <= 0:
+                break
+            group = slots[m]
+            encoded.pop(m, None)
+            if need >= len(group):
+                for h in group:
+                    del ids[h]
+                del slots[m]
+                order.pop(0)
+                n -= len(group)
+                continue
+            if self.sorted_slot != m:
+                group.sort(reverse=True)
+                self.sorted_slot = m
+            for _ in range(need):
+                del ids[group.pop()]
+            n -= need
+
+    def _group(self) -> None:
+        slots: dict[int, list[int]] = {}
+        for h, m in self.ids.items():
+            group = slots.get(m)
+            if group is None:
+                slots[m] = [h]
+            else:
+                group.append(h)
+        self.slots, self.order, self.encoded, self.sorted_slot = slots, sorted(slots), {}, None
+
+    def to_json(self) -> list:
+        if self.slots is None and len(self.ids) > self.GROUPED_FROM:
+            self._group()
+        if self.slots is None:
+            rows: dict[int, list[int]] = {}
+            for h, m in self.ids.items():
+                rows.setdefault(m, []).append(h)
+            return [[m, _pack(rows[m])] for m in sorted(rows)]
+        encoded, slots = self.encoded, self.slots
+        out = []
+        for m in self.order:
+            row = encoded.get(m)
+            if row is None:
+                row = encoded[m] = _pack(slots[m])
+            out.append([m, row])
+        return out
+
+    @classmethod
+    def from_json(cls, rows: list) -> "IdMemory":
+        memory = cls()
+        ids = memory.ids
+        groups = {}
+        for m, packed in rows:
+            group = groups[m] = _unpack(packed)
+            for h in group:
+                ids[h] = m
+        if len(ids) > cls.GROUPED_FROM:
+            memory.slots, memory.order = groups, [m for m, _ in rows]
+            memory.encoded = {m: packed for m, packed in rows}
+        return memory
+
+    @classmethod
+    def from_pairs(cls, pairs: list) -> "IdMemory":
+        """Format 1: [[hash, occurred_at_ms], ...]."""
+        memory = cls()
+        for h, ms in pairs:
+            memory.add(h, ms)
+        return memory
+
+
+def _pack(hashes: list[int]) -> str:
+    return base64.b64encode(struct.pack(f">{len(hashes)}Q", *sorted(hashes))).decode("ascii")
+
+
+def _unpack(packed: str) -> list[int]:
+    raw = base64.b64decode(packed)
+    return list(struct.unpack(f">{len(raw) // 8}Q", raw))
