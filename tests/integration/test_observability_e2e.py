@@ -8,10 +8,11 @@
    missing series) and every recording rule; every rule evaluates without error.
 2. A real Alertmanager (Debian's `prometheus-alertmanager`, prometheus/alertmanager.yml rendered
    with this test's webhook and short timers) receives the worker's per-customer alerts of a
-   hand-made two-customer scenario: the on-call webhook gets exactly the customer that turns
-   red, grouped by its owner, then the resolution when it recovers; the healthy customer never
-   appears anywhere. The scenario is checked against the offline replay first, and the worker's
-   alerts topic must carry exactly the replay's alerts.
+   hand-made two-customer scenario (tests/support/paging_scenario.py, checked against the offline
+   replay by tests/observability/test_paging_scenario.py): the on-call webhook gets exactly the
+   customer that turns red, grouped by its owner, then the resolution when it recovers; the
+   healthy customer never appears anywhere, and the worker's alerts topic must carry exactly the
+   replay's alerts.
 
 The binaries are required: a missing one fails the test (never skips).
 """
@@ -31,13 +32,10 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from handlers.config import load_config
-from handlers.replay import replay
 from streams.devstack.local_monitoring import alertmanager_binary, prometheus_binary, start_alertmanager, start_prometheus
 from streams.devstack.processes import WorkerProcess, settings_from, stack_env, stop_process
 from streams.kafka import local_broker
@@ -45,6 +43,7 @@ from streams.sim.simulator import SimulationConfig, simulate
 from tests.integration.harness import interleave_topics, produce
 from tests.observability.grafana_queries import panel_targets
 from tests.support.conditions import eventually
+from tests.support.paging_scenario import HEALTHY, HEALTHY_OWNER, RED, RED_OWNER, replay_alerts, scenario
 from tests.support.topics import read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.servers]
@@ -123,6 +122,17 @@ def start_am(tmp_path: Path, sink: WebhookSink, processes: list) -> str:
     processes.append(start_alertmanager(tmp_path / "alertmanager", port, webhook_base=sink.url, log=log,
                                         group_wait="1s", group_interval="2s"))
     return f"127.0.0.1:{port}"
+
+
+def start_paging_worker(bootstrap: str, prefix: str, tmp_path: Path, sink: WebhookSink,
+                        processes: list) -> tuple[str, dict[str, str], WorkerProcess]:
+    """An Alertmanager paging `sink`, and a ready worker alerting it: (its address, the worker's env, the worker)."""
+    am = start_am(tmp_path, sink, processes)
+    env = stack_env(bootstrap, prefix, alertmanager_url=f"http://{am}")
+    worker = WorkerProcess(env, tmp_path / "state", tmp_path / "worker.log").start()
+    processes.append(worker)
+    worker.wait_ready()
+    return am, env, worker
 
 
 def http_json(url: str, data: dict | None = None, timeout: float = 30) -> dict:
@@ -319,11 +329,7 @@ def test_every_grafana_panel_and_recording_rule_has_data(kafka_bootstrap, unique
     assert {"expansion", "contraction"} <= kinds, kinds
     assert any(e.get("respondent") == "employee" for e in events), "no employee eNPS answers"
 
-    am = start_am(tmp_path, sink, processes)
-    env = stack_env(kafka_bootstrap, unique_prefix, alertmanager_url=f"http://{am}")
-    worker = WorkerProcess(env, tmp_path / "state", tmp_path / "worker.log").start()
-    processes.append(worker)
-    worker.wait_ready()
+    am, env, worker = start_paging_worker(kafka_bootstrap, unique_prefix, tmp_path, sink, processes)
     worker_address = f"127.0.0.1:{worker.port}"
     prom_address = f"127.0.0.1:{local_broker.free_port()}"
     processes.append(start_prometheus(tmp_path / "prometheus", int(prom_address.rsplit(":", 1)[1]), [worker_address],
@@ -388,83 +394,8 @@ def test_every_grafana_panel_and_recording_rule_has_data(kafka_bootstrap, unique
 
 
 # ------------------------------------------------------------------------ 2. per-customer pages
-SCN_START = datetime(2026, 3, 2, tzinfo=timezone.utc)
-RED, HEALTHY = "cust-red-0001", "cust-ok-0002"
-RED_OWNER, HEALTHY_OWNER = "rep-red-owner", "rep-ok-owner"
-SOUR_FROM, RECOVER_FROM, SCN_DAYS = 10, 24, 44
-
-
-def scenario() -> tuple[list[dict], list[dict]]:
-    """Two enterprise accounts. RED is happy for 10 days, then sours (detractor answers, a ticket a
-    day in the same category, angry mentions) until day 24, then recovers (promoters, tickets
-    closed, praise, an expansion). HEALTHY is happy throughout. Returns (until day 24, after)."""
-    phases: tuple[list[dict], list[dict]] = ([], [])
-    seq = [0]
-
-    def add(topic: str, cid: str, day: int, hour: int, **fields) -> None:
-        seq[0] += 1
-        at = SCN_START + timedelta(days=day, hours=hour, minutes=seq[0] % 60)
-        phases[day >= RECOVER_FROM].append({"topic": topic, "event_id": f"scn-{seq[0]:05d}", "customer_id": cid,
-                                            "occurred_at": at.isoformat(), **fields})
-
-    for cid, owner in ((RED, RED_OWNER), (HEALTHY, HEALTHY_OWNER)):
-        add("account", cid, 0, 1, segment="enterprise", plan="enterprise", owner=owner,
-            signed_up_at=(SCN_START - timedelta(days=400)).isoformat(),
-            activated_at=(SCN_START - timedelta(days=390)).isoformat())
-    for d in range(SCN_DAYS):
-        for cid in (HEALTHY,) + ((RED,) if d < SOUR_FROM else ()):
-            add("interaction", cid, d, 10, direction="inbound", channel="email")
-            add("interaction", cid, d, 15, direction="outbound", channel="call")
-            add("mention", cid, d, 16, source="g2", sentiment=0.8, text="works well for us")
-            if d % 5 == 0:
-                add("survey", cid, d, 11, kind="nps", score=10, touchpoint="relationship")
-                add("survey", cid, d, 12, kind="csat", score=5, touchpoint="support_ticket")
-        if SOUR_FROM <= d < RECOVER_FROM:
-            add("survey", RED, d, 11, kind="nps", score=0, touchpoint="relationship", comment="nothing works")
-            add("survey", RED, d, 12, kind="csat", score=1, touchpoint="support_ticket")
-            add("survey", RED, d, 13, kind="ces", score=1, touchpoint="support_ticket")
-            add("ticket", RED, d, 9, ticket_id=f"T-{d}", status="opened", category="bug", priority="high")
-            add("mention", RED, d, 16, source="twitter", sentiment=-0.9, text="down again")
-            add("mention", RED, d, 17, source="twitter", sentiment=-0.9, text="down again")
-        elif d >= RECOVER_FROM:
-            add("interaction", RED, d, 10, direction="inbound", channel="meeting")
-            add("survey", RED, d, 11, kind="nps", score=10, touchpoint="relationship")
-            add("survey", RED, d, 12, kind="csat", score=5, touchpoint="support_ticket")
-            add("survey", RED, d, 13, kind="ces", score=7, touchpoint="support_ticket")
-            add("mention", RED, d, 16, source="g2", sentiment=0.9, text="fixed, great support")
-            reopened_day = d - RECOVER_FROM + SOUR_FROM
-            if reopened_day < RECOVER_FROM:
-                add("ticket", RED, d, 9, ticket_id=f"T-{reopened_day}", status="closed", category="bug",
-                    priority="high")
-            if d == RECOVER_FROM + 1:
-                add("purchase", RED, d, 8, amount=50000.0, currency="EUR", kind="expansion")
-    for phase in phases:
-        phase.sort(key=lambda e: datetime.fromisoformat(e["occurred_at"]))
-    return phases
-
-
-def replay_alerts(events: list[dict]) -> list[dict]:
-    return replay((orjson.dumps(e) for e in events), load_config()).alerts
-
-
 def alert_key(a: dict) -> tuple:
     return a["customer_id"], a["rule"], a["severity"], a["status"], a["occurred_at"], a["alert_id"]
-
-
-def critical(alerts: list[dict]) -> list[tuple]:
-    return [(a["customer_id"], a["rule"], a["status"]) for a in alerts if a["severity"] == "critical"]
-
-
-def test_scenario_offline_red_customer_pages_then_resolves():
-    """The scenario does what test 2 relies on, per the offline replay (the worker's oracle)."""
-    phase1, phase2 = scenario()
-    first = replay_alerts(phase1)
-    assert critical(first) == [(RED, "entered_red", "firing")], critical(first)
-    assert not [a for a in first if a["customer_id"] == HEALTHY]
-    everything = replay_alerts(phase1 + phase2)
-    assert critical(everything) == [(RED, "entered_red", "firing"), (RED, "entered_red", "resolved")]
-    assert not [a for a in everything if a["customer_id"] == HEALTHY]
-    assert all(a["owner"] == RED_OWNER and a["segment"] == "enterprise" for a in everything)
 
 
 def oncall_alerts(sink: WebhookSink, status: str) -> list[tuple[dict, dict]]:
@@ -476,11 +407,7 @@ def test_alertmanager_pages_the_red_customers_owner_then_resolves(kafka_bootstra
     require_binaries()
     phase1, phase2 = scenario()
     expected_first, expected_all = replay_alerts(phase1), replay_alerts(phase1 + phase2)
-    am = start_am(tmp_path, sink, processes)
-    env = stack_env(kafka_bootstrap, unique_prefix, alertmanager_url=f"http://{am}")
-    worker = WorkerProcess(env, tmp_path / "state", tmp_path / "worker.log").start()
-    processes.append(worker)
-    worker.wait_ready()
+    _, env, worker = start_paging_worker(kafka_bootstrap, unique_prefix, tmp_path, sink, processes)
 
     def context() -> str:
         return f"webhook got {sink.received}\nworker log: {worker.tail_log(1500)}"
