@@ -40,6 +40,8 @@ class Settings(BaseSettings):
                                     description="An input partition with nothing unread that stays quiet this long stops holding back event time (longer than your producers' pauses)")
     shutdown_deadline_s: float = Field(20.0, gt=0,
                                        description="After SIGTERM/SIGINT, the worker exits (code 1) if stopping takes longer, e.g. with Kafka gone")
+    max_clock_skew_s: float = Field(3600.0, gt=0,
+                                    description="An event this far ahead of the worker's wall clock is dead-lettered (future_event); event time never passes wall clock + this")
     # Topic names: one per input kind plus the outputs.
     topic_purchases: str = "cs.purchases"
     topic_surveys: str = "cs.surveys"
