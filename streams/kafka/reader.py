@@ -1,6 +1,5 @@
 """One way to read topics outside the worker: from their beginning (or from now on), handing each
-record over, until a condition holds, the end they had when reading began is reached, they stay
-quiet for a while, or time is up. With the project's client settings (security included) and no
+record over, until a condition holds, the end they had when reading began is reached, or time is up. With the project's client settings (security included) and no
 consumer group: a reader commits nothing and disturbs no worker's offsets."""
 from __future__ import annotations
 
@@ -18,13 +17,12 @@ def never() -> bool:
 
 async def read_topics(settings: Settings, topics: str | Iterable[str], handle: Callable[[ConsumerRecord], object],
                       *, from_beginning: bool = True, until: Callable[[], bool] = never, to_end: bool = False,
-                      idle_s: float | None = None, timeout_s: float | None = None, poll_s: float = 0.5,
-                      **consumer_options) -> int:
+                      timeout_s: float | None = None, poll_s: float = 0.5, **consumer_options) -> int:
     """Hand every record of `topics` to `handle`, each partition in order, and return how many.
 
     Stops as soon as `until()` holds (asked after each record, so a limit is exact), once every
-    partition reached the end it had when reading began (`to_end`), after `idle_s` without a
-    record, or after `timeout_s`; with none of these it reads on for ever (a live tail).
+    partition reached the end it had when reading began (`to_end`), or after `timeout_s`; with
+    none of these it reads on for ever (a live tail).
     `consumer_options` go to AIOKafkaConsumer (e.g. larger fetch sizes)."""
     topics = [topics] if isinstance(topics, str) else list(topics)
     consumer = AIOKafkaConsumer(*topics, **settings.kafka_client_options(), group_id=None,
@@ -32,16 +30,14 @@ async def read_topics(settings: Settings, topics: str | Iterable[str], handle: C
                                 auto_offset_reset="earliest" if from_beginning else "latest", **consumer_options)
     await consumer.start()
     try:
-        started = last_record = time.monotonic()
+        started = time.monotonic()
         # Subscribed without a group, the consumer is assigned every partition once it has started.
         ends = await consumer.end_offsets(list(consumer.assignment())) if to_end else {}
         read = 0
         while not until():
             if to_end and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 break
-            now = time.monotonic()
-            if (idle_s is not None and now - last_record >= idle_s) or \
-                    (timeout_s is not None and now - started >= timeout_s):
+            if timeout_s is not None and time.monotonic() - started >= timeout_s:
                 break
             batch = await consumer.getmany(timeout_ms=int(poll_s * 1000), max_records=10_000)
             for messages in batch.values():
@@ -50,7 +46,6 @@ async def read_topics(settings: Settings, topics: str | Iterable[str], handle: C
                     read += 1
                     if until():
                         return read
-                last_record = time.monotonic()
         return read
     finally:
         await consumer.stop()

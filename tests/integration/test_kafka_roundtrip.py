@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from streams.alerting.tail import format_alert, format_change, tail
 from streams.kafka import local_broker
 from streams.settings import load_settings
 from streams.runtime.topics import ensure_topics
@@ -64,6 +65,35 @@ def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
     asyncio.run(send())
     seen = read_all(kafka_bootstrap, topic)
     assert sorted(r["event_id"] for r in seen) == sorted(r["event_id"] for r in records)
+
+
+def test_tail_shows_alerts_and_changes_from_the_beginning_and_stops_at_its_limit(kafka_bootstrap, unique_prefix):
+    settings = prefixed_settings(kafka_bootstrap, unique_prefix, partitions=1)
+    alerts = [{"customer_id": f"c{i}", "status": "firing", "severity": "critical", "summary": f"alert {i}",
+               "suggested_action": "call them"} for i in range(3)]
+    changes = [{"customer_id": "c9", "previous_score": 70, "score": 40, "band": "red", "previous_band": "amber",
+                "explanation": "-30 = NPS detractor -30"}]
+
+    async def scenario():
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for topic, records in ((settings.topic_alerts, alerts), (settings.topic_health_changes, changes)):
+                for record in records:
+                    await producer.send_and_wait(topic, orjson.dumps(record), key=record["customer_id"].encode())
+        finally:
+            await producer.stop()
+        lines: list[str] = []
+        shown = await tail(settings, lines.append, from_beginning=True, limit=4)
+        only_alerts: list[str] = []
+        await tail(settings, only_alerts.append, from_beginning=True, include_changes=False, limit=2)
+        return shown, lines, only_alerts
+
+    shown, lines, only_alerts = asyncio.run(scenario())
+    assert shown == 4 and len(lines) == 4
+    assert sorted(line for line in lines if "FIRING" in line) == sorted(map(format_alert, alerts))
+    assert [line for line in lines if "HEALTH" in line] == [format_change(changes[0])]
+    assert len(only_alerts) == 2 and all("FIRING" in line for line in only_alerts)
 
 
 def test_broker_keeps_topics_across_stop_start(tmp_path):
