@@ -8,7 +8,9 @@ The JSON files are generated: edit this file, then run
 
 tests/observability/test_dashboards.py fails when the JSON and this builder
 disagree, and checks every query against the metric catalogue and the
-recording rules. Standard library only, so it runs anywhere.
+recording rules. Panels, queries, variables and links are built with Grafana's
+own grafana-foundation-sdk (the version for the Grafana that docker-compose.yml
+runs; pinned in pyproject.toml).
 
 Query rules of the house:
   - ratios (NPS, CSAT, red share) are sum(numerator) / sum(denominator) over
@@ -24,7 +26,17 @@ import json
 import sys
 from pathlib import Path
 
-DATASOURCE = {"type": "prometheus", "uid": "cshealth-prom"}
+from grafana_foundation_sdk.builders import bargauge as bargauge_panel
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.builders import prometheus
+from grafana_foundation_sdk.builders import stat as stat_panel
+from grafana_foundation_sdk.builders import timeseries as timeseries_panel
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common, dashboard as models
+
+DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="cshealth-prom")
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 
 SEG = 'segment=~"$segment"'
@@ -66,146 +78,125 @@ def revenue_kind(kind: str) -> str:
 
 
 # ------------------------------------------------------------------ panels
-def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict:
-    t = {
-        "datasource": DATASOURCE,
-        "refId": ref,
-        "expr": expr,
-        "legendFormat": legend or "__auto",
-        "range": not instant,
-        "instant": instant,
-    }
-    return t
+REDUCE_LAST = common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
 
 
-def panel(kind: str, title: str, targets: list[dict], *, unit: str = "short",
-          description: str = "", w: int = 12, h: int = 8, **extra) -> dict:
+def target(expr: str, legend: str = "", instant: bool = False) -> Builder:
+    query = prometheus.Dataquery().datasource(DATASOURCE).expr(expr).legend_format(legend or "__auto")
+    return query.instant() if instant else query.range()
+
+
+def panel(builder: Builder, title: str, targets: list[Builder], *, unit: str = "short",
+          description: str = "", w: int = 12, h: int = 8) -> tuple[Builder, tuple[int, int]]:
+    """A panel of any kind with its queries (refId A, B, ...) and its size; layout() places it."""
+    builder.title(title).description(description).datasource(DATASOURCE).unit(unit)
     for i, t in enumerate(targets):
-        t["refId"] = chr(ord("A") + i)
-    p = {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "targets": targets,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "_size": (w, h),
-    }
-    p.update(extra)
-    return p
+        builder.with_target(t.ref_id(chr(ord("A") + i)))
+    return builder, (w, h)
 
 
 def stat(title, expr, *, unit="short", description="", decimals=None, w=6, h=4, mappings=None,
          legend=""):
-    p = panel("stat", title, [target(expr, legend)], unit=unit, description=description, w=w, h=h,
-              options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                       "colorMode": "value", "graphMode": "area", "textMode": "auto"})
+    builder = (stat_panel.Panel().reduce_options(REDUCE_LAST).color_mode(common.BigValueColorMode.VALUE)
+               .graph_mode(common.BigValueGraphMode.AREA).text_mode(common.BigValueTextMode.AUTO))
     if decimals is not None:
-        p["fieldConfig"]["defaults"]["decimals"] = decimals
+        builder.decimals(decimals)
     if mappings:
-        p["fieldConfig"]["defaults"]["mappings"] = mappings
-    return p
+        builder.mappings(mappings)
+    return panel(builder, title, [target(expr, legend)], unit=unit, description=description, w=w, h=h)
 
 
 def timeseries(title, targets, *, unit="short", description="", w=12, h=8, stack=False,
                bars=False, overrides=None):
-    custom = {"drawStyle": "bars" if bars else "line", "fillOpacity": 60 if (stack or bars) else 10,
-              "lineWidth": 1, "showPoints": "never",
-              "stacking": {"mode": "normal" if stack else "none", "group": "A"}}
-    p = panel("timeseries", title, targets, unit=unit, description=description, w=w, h=h,
-              options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                       "tooltip": {"mode": "multi", "sort": "desc"}})
-    p["fieldConfig"]["defaults"]["custom"] = custom
-    if overrides:
-        p["fieldConfig"]["overrides"] = overrides
-    return p
+    builder = (timeseries_panel.Panel()
+               .legend(common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.LIST)
+                       .placement(common.LegendPlacement.BOTTOM).show_legend(True))
+               .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                        .sort(common.SortOrder.DESCENDING))
+               .draw_style(common.GraphDrawStyle.BARS if bars else common.GraphDrawStyle.LINE)
+               .fill_opacity(60 if (stack or bars) else 10).line_width(1)
+               .show_points(common.VisibilityMode.NEVER)
+               .stacking(common_builders.StackingConfig()
+                         .mode(common.StackingMode.NORMAL if stack else common.StackingMode.NONE).group("A")))
+    for name, color in (overrides or {}).items():
+        builder.override_by_name(name, [models.DynamicConfigValue(
+            id_val="color", value={"mode": "fixed", "fixedColor": color})])
+    return panel(builder, title, targets, unit=unit, description=description, w=w, h=h)
 
 
 def bargauge(title, expr, legend, *, unit="short", description="", w=12, h=8):
-    return panel("bargauge", title, [target(expr, legend, instant=True)], unit=unit,
-                 description=description, w=w, h=h,
-                 options={"orientation": "horizontal", "displayMode": "gradient",
-                          "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}})
+    builder = (bargauge_panel.Panel().orientation(common.VizOrientation.HORIZONTAL)
+               .display_mode(common.BarGaugeDisplayMode.GRADIENT).reduce_options(REDUCE_LAST))
+    return panel(builder, title, [target(expr, legend, instant=True)], unit=unit,
+                 description=description, w=w, h=h)
 
 
-def row(title: str) -> dict:
-    return {"type": "row", "title": title, "collapsed": False, "panels": [], "_size": (24, 1)}
+def row(title: str) -> tuple[Builder, tuple[int, int]]:
+    return dashboard_builders.Row(title).collapsed(False), (24, 1)
 
 
-def color_by_name(names_colors: dict[str, str]) -> list[dict]:
-    return [{"matcher": {"id": "byName", "options": name},
-             "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}]}
-            for name, color in names_colors.items()]
+def value_text(texts_colors: dict[str, tuple[str, str]]) -> list[models.ValueMap]:
+    """Value mappings: value -> (text, color)."""
+    return [models.ValueMap(options={
+        value: models.ValueMappingResult(text=text, color=color, index=i)
+        for i, (value, (text, color)) in enumerate(texts_colors.items())})]
 
 
-def layout(panels: list[dict]) -> list[dict]:
-    """Assign ids and gridPos: left to right, wrapping at 24 columns."""
+def layout(panels: list[tuple[Builder, tuple[int, int]]]) -> list[tuple[Builder, bool]]:
+    """Assign ids and gridPos: left to right, wrapping at 24 columns; (builder, is a row)."""
     x = y = row_h = 0
-    for pid, p in enumerate(panels, start=1):
-        w, h = p.pop("_size")
-        if p["type"] == "row" or x + w > 24:
+    placed = []
+    for pid, (p, (w, h)) in enumerate(panels, start=1):
+        is_row = isinstance(p, dashboard_builders.Row)
+        if is_row or x + w > 24:
             x, y, row_h = 0, y + row_h, 0
-        p["id"] = pid
-        p["gridPos"] = {"x": x, "y": y, "w": w, "h": h}
+        p.id(pid).grid_pos(models.GridPos(x=x, y=y, w=w, h=h))
+        placed.append((p, is_row))
         x += w
         row_h = max(row_h, h)
-        if p["type"] == "row":
+        if is_row:
             x, y, row_h = 0, y + h, 0
-    return panels
+    return placed
 
 
-def query_variable(name: str, label: str, query: str) -> dict:
-    return {
-        "name": name,
-        "label": label,
-        "type": "query",
-        "datasource": DATASOURCE,
-        "definition": query,
-        "query": query,
-        "refresh": 2,  # on time range change: new segments/workers show up
-        "includeAll": True,
-        "allValue": ".*",
-        "multi": True,
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "options": [],
-        "regex": "",
-        "sort": 1,
-        "hide": 0,
-    }
+def query_variable(name: str, label: str, query: str) -> Builder:
+    return (dashboard_builders.QueryVariable(name).label(label).datasource(DATASOURCE).query(query)
+            .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)  # new segments/workers show up
+            .include_all(True).all_value(".*").multi(True)
+            .current(models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+            .options([]).regex("").sort(models.VariableSort.ALPHABETICAL_ASC)
+            .hide(models.VariableHide.DONT_HIDE))
 
 
-def dashboard(uid: str, title: str, description: str, variables: list[dict], panels: list[dict],
-              links: list[dict]) -> dict:
-    return {
-        "id": None,
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["cshealth"],
-        "timezone": "browser",
-        "editable": True,
-        "graphTooltip": 1,
-        "schemaVersion": 39,
-        "version": 1,
-        "refresh": "30s",
-        "time": {"from": "now-24h", "to": "now"},
-        "timepicker": {},
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "annotations": {"list": [{
-            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-            "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
-            "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "links": links,
-        "templating": {"list": variables},
-        "panels": layout(panels),
-    }
+def dashboard(uid: str, title: str, description: str, variables: list[Builder],
+              panels: list[tuple[Builder, tuple[int, int]]], links: list[Builder]) -> dict:
+    board = (dashboard_builders.Dashboard(title).uid(uid).description(description).tags(["cshealth"])
+             .timezone("browser").editable().tooltip(models.DashboardCursorSync.CROSSHAIR).version(1)
+             .refresh("30s").time("now-24h", "now").timepicker(dashboard_builders.TimePicker())
+             .fiscal_year_start_month(0).live_now(False)
+             .annotation(dashboard_builders.AnnotationQuery().built_in(1).name("Annotations & Alerts")
+                         .datasource(models.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+                         .enable(True).hide(True).icon_color("rgba(0, 211, 255, 1)").type("dashboard")))
+    for link_ in links:
+        board.link(link_)
+    for variable in variables:
+        board.with_variable(variable)
+    for p, is_row in layout(panels):
+        if is_row:
+            board.with_row(p)
+        else:
+            board.with_panel(p)
+    out = {"id": None, **json.loads(json.dumps(board.build(), cls=JSONEncoder))}  # provisioned: id null
+    # The SDK's variable model has no `definition`, the query text Grafana's editor shows.
+    for variable in out["templating"]["list"]:
+        variable["definition"] = variable["query"]
+    return out
 
 
-def link(title: str, uid: str) -> dict:
-    return {"title": title, "type": "link", "url": f"/d/{uid}", "icon": "dashboard",
-            "keepTime": True, "includeVars": False, "asDropdown": False, "targetBlank": False,
-            "tags": [], "tooltip": ""}
+def link(title: str, uid: str) -> Builder:
+    return (dashboard_builders.DashboardLink(title).type(models.DashboardLinkType.LINK).url(f"/d/{uid}")
+            .icon("dashboard").keep_time(True).include_vars(False).as_dropdown(False).target_blank(False)
+            .tags([]).tooltip(""))
 
 
 BAND_COLORS = {"green": "green", "yellow": "yellow", "red": "red", "unknown": "gray"}
@@ -244,7 +235,7 @@ def overview() -> dict:
         row("Customer health"),
         timeseries("Customers by health band",
                    [target(f"sum by (band) ({CUSTOMERS}{{{SEG}}})", "{{band}}")], stack=True,
-                   overrides=color_by_name(BAND_COLORS),
+                   overrides=BAND_COLORS,
                    description="Customers per band (green, yellow, red, unknown = no data yet)."),
         timeseries("Red share",
                    [target(f"{red} / (sum({CUSTOMERS}{{{SEG}}}) > 0)", "red share")],
@@ -263,7 +254,7 @@ def overview() -> dict:
         timeseries("Score changes per hour (all segments)",
                    [target("sum by (direction) (increase(cshealth_score_changes_total[1h]))",
                            "{{direction}}")],
-                   overrides=color_by_name({"up": "green", "down": "red"})),
+                   overrides={"up": "green", "down": "red"}),
 
         row("Customer alerts"),
         timeseries("Customer alerts fired per hour by rule (all segments)",
@@ -283,8 +274,8 @@ def overview() -> dict:
                     target(f"-{revenue_kind('contraction')}", "contraction (negative)"),
                     target(f"({revenue_kind('expansion')} or vector(0)) - "
                            f"({revenue_kind('contraction')} or vector(0))", "net expansion")],
-                   overrides=color_by_name({"expansion": "green", "contraction (negative)": "red",
-                                            "net expansion": "blue"})),
+                   overrides={"expansion": "green", "contraction (negative)": "red",
+                              "net expansion": "blue"}),
         stat("Net expansion (24h)",
              f'(sum(increase(cshealth_revenue_total{{kind="expansion", {SEG}}}[1d])) or vector(0))'
              f' - (sum(increase(cshealth_revenue_total{{kind="contraction", {SEG}}}[1d])) or vector(0))',
@@ -311,9 +302,7 @@ def operations() -> dict:
         stat("Assigned partitions", f"sum by (instance) (cshealth_assigned_partitions{{{INST}}})",
              decimals=0, legend="{{instance}}"),
         stat("Table recovery", f"cshealth_recovery_complete{{{INST}}}", legend="{{instance}}",
-             mappings=[{"type": "value", "options": {
-                 "0": {"text": "recovering", "color": "orange", "index": 0},
-                 "1": {"text": "done", "color": "green", "index": 1}}}],
+             mappings=value_text({"0": ("recovering", "orange"), "1": ("done", "green")}),
              description="1 once a worker has rebuilt its tables from the changelog."),
         timeseries("Rebalances", [target(
             f"sum by (instance) (increase(cshealth_rebalances_total{{{INST}}}[$__rate_interval]))",
@@ -369,7 +358,7 @@ def operations() -> dict:
         row("Alert delivery"),
         timeseries("Alertmanager posts per second by outcome", [target(
             f"sum by (outcome) (rate(cshealth_alertmanager_posts_total{{{INST}}}[$__rate_interval]))",
-            "{{outcome}}")], unit="ops", overrides=color_by_name({"ok": "green", "error": "red"})),
+            "{{outcome}}")], unit="ops", overrides={"ok": "green", "error": "red"}),
         timeseries("Customer alerts per second by status", [target(
             f"sum by (status) (rate(cshealth_alerts_total{{{INST}}}[$__rate_interval]))",
             "{{status}}")], unit="ops"),
