@@ -4,7 +4,8 @@
 
 Both runs fold the same simulator events through streams.runtime.pipeline.Pipeline in batches of the
 worker's size; every write goes to RocksDB (as the table's does) and counts as a changelog
-record (producing those records is not included). The ratio is measured in the same run. Prints events/s and changelog records for each.
+record (producing those records is not included). The ratio is measured in the same run. Prints
+events/s and changelog records for each; docs/performance.md keeps the figures.
 """
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ from rocksdict import Rdict
 from handlers.config import load_config
 from streams.runtime.app import BATCH_MAX
 from streams.telemetry.metrics import Metrics
-from streams.runtime.pipeline import InputRecord, Pipeline, partition_for
+from streams.runtime.pipeline import Pipeline, PipelineOptions
+from streams.runtime.routing import InputRecord, partition_for
 from streams.sim import SimulationConfig, simulate
 from streams.runtime.topics import PipelineTopics
-from tests.support.fakes import MemoryStore
+from streams.settings import Settings
+from tests.support.fakes import DiscardingOutbox, MemoryStore
 
 PARTITIONS = 8
-TOPIC_OF = {"purchase": "cs.purchases", "survey": "cs.surveys", "ticket": "cs.tickets", "mention": "cs.mentions",
-            "interaction": "cs.interactions", "account": "cs.accounts"}
+INPUT_KINDS = Settings().input_topics  # the default topics: topic -> event kind
+TOPIC_OF = {kind: topic for topic, kind in INPUT_KINDS.items()}
 
 
 class CountingStore(MemoryStore):
@@ -42,11 +45,6 @@ class CountingStore(MemoryStore):
         super().put(key, value, origin)
         self.rocks[key] = value
         self.writes += 1
-
-
-class Discard:
-    def send(self, topic, key, value, headers=None):
-        pass
 
 
 class PerEventWrites(Pipeline):
@@ -75,9 +73,10 @@ def records(events: int, customers: int) -> list[InputRecord]:
 
 def run(kind: type[Pipeline], batch: list[InputRecord], work: str) -> tuple[float, int]:
     store = CountingStore(f"{work}/{kind.__name__}")
-    pipeline = kind(config=load_config(), store=store, outbox=Discard(), metrics=Metrics(),
-                    input_kinds={topic: kind for kind, topic in TOPIC_OF.items()}, partitions=PARTITIONS,
-                    topics=PipelineTopics("rekey", "referral", "h", "c", "a", "d"), watermark_idle_s=0.0)
+    pipeline = kind(config=load_config(), store=store, outbox=DiscardingOutbox(), metrics=Metrics(),
+                    input_kinds=INPUT_KINDS, partitions=PARTITIONS,
+                    topics=PipelineTopics("rekey", "referral", "h", "c", "a", "d"),
+                    options=PipelineOptions(watermark_idle_s=0.0))
     started = time.perf_counter()
     for i in range(0, len(batch), BATCH_MAX):
         pipeline.process_batch(batch[i:i + BATCH_MAX])
