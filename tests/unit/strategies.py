@@ -1,4 +1,6 @@
 """Hypothesis strategies: random but valid event lines for a few customers."""
+import re
+
 from hypothesis import strategies as st
 
 from .builders import at, raw
@@ -46,3 +48,31 @@ def event_lines(draw, max_size: int = 40) -> list[bytes]:
     lines = [draw(event_line(i)) for i in range(n)]
     dups = draw(st.lists(st.integers(0, n - 1), max_size=3))  # at-least-once redelivery
     return lines + [lines[i] for i in dups]
+
+
+@st.composite
+def mutated_line(draw) -> bytes:
+    """A valid event line with a few edits: byte flips, cuts, insertions, a control character
+    in an id, another occurred_at. decode() meets events and every kind of error, not only garbage."""
+    data = bytearray(draw(event_line(draw(st.integers(0, 99)))))
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["flip", "cut", "insert", "control", "when"]))
+        i = draw(st.integers(0, len(data)))
+        if op == "flip" and i < len(data):
+            data[i] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del data[i:]
+        elif op == "insert":
+            data[i:i] = draw(st.binary(min_size=1, max_size=4))
+        elif op == "control":  # inside an id's string: the contract must refuse it, the JSON stays valid
+            field = draw(st.sampled_from([b'"customer_id":"', b'"event_id":"']))
+            at_ = data.find(field)
+            if at_ >= 0:
+                at_ += len(field) + draw(st.integers(0, 2))
+                data[at_:at_] = draw(st.sampled_from([b"\\u0000", b"\\u001f", b"\\u007f", b"\\n", b"\\t"]))
+        else:  # another event time: seconds, microseconds, far future, before 1970, ISO forms
+            value = draw(st.sampled_from([b"1714521600", b"1714521600000000", b'"2099-01-01T00:00:00Z"',
+                                          b'"1969-06-01T00:00:00Z"', b'"1998-06-30T12:00:00+02:00"',
+                                          b'"2024-05-01T12:00:00"', b"4102444800000", b'"19980630T1200Z"']))
+            data = bytearray(re.sub(rb'"occurred_at":[^,}]*', b'"occurred_at":' + value, bytes(data)))
+    return bytes(data)

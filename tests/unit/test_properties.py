@@ -6,13 +6,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from handlers import ticks
 from handlers.customer import Outputs, advance, apply, derived_events, snapshot
-from handlers.events import decode, is_employee_survey
+from handlers.events import (DECODE_REASONS, MAX_CLOCK_SKEW_MS, MODELS, DecodeError, decode, is_employee_survey,
+                             valid_customer_id)
 from handlers.metrics.nps import interval, nps_value
 from handlers.replay import replay
-from handlers.state import CustomerState
+from handlers.state import CustomerState, IdMemory
 
-from .builders import CONFIG, at
-from .strategies import event_lines
+from .builders import CONFIG, T0, at
+from .strategies import event_lines, mutated_line
 
 PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AS_OF = at(70)
@@ -77,7 +78,8 @@ def test_stream_arrival_order_within_lateness_does_not_change_outputs(lines, see
     key = lambda a: orjson.dumps(a, option=orjson.OPT_SORT_KEYS)
     assert alerts == sorted(map(key, ref.alerts))
     assert snaps == [key(s) for s in ref.snapshots]
-    assert len(changes) == ref.health_changes
+    assert changes == sorted(map(key, ref.changes))  # the same records, change_id included
+    assert len({orjson.loads(c)["change_id"] for c in changes}) == len(changes) == ref.health_changes
 
 
 @PROPS
@@ -135,3 +137,61 @@ def test_typical_state_is_compact():
                  ("interaction", {"direction": "inbound", "channel": "chat"})])]
     result = replay(lines, CONFIG, at(95))
     assert len(result.states["c1"].to_bytes()) < 2048
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(mutated_line(), st.binary(max_size=200)), st.sampled_from([None, "survey", "ticket", "bogus"]),
+       st.one_of(st.none(), st.integers(0, 2 ** 62)))
+def test_decode_never_raises_and_says_event_or_known_reason(data, kind, now_ms):
+    out = decode(data, kind, now_ms=now_ms)
+    if isinstance(out, DecodeError):
+        assert out.reason in DECODE_REASONS and isinstance(out.message, str) and out.message
+        return
+    assert type(out) is MODELS[out.kind]
+    assert valid_customer_id(out.customer_id) and valid_customer_id(out.event_id)
+    assert now_ms is None or out.occurred_at_ms <= now_ms + MAX_CLOCK_SKEW_MS
+
+
+def _kept_by_rule(adds, keep: int, horizon_ms: int, cap: int) -> list[set[int]]:
+    """The duplicate memory's rule by brute force: after each new id, order all ids by
+    (minute, hash) and drop from the oldest while more than keep remain and the oldest is
+    beyond the horizon, or while more than max(cap, keep) remain."""
+    ids: dict[int, int] = {}
+    newest, kept = None, []
+    for h, ms in adds:
+        if h not in ids:
+            ids[h] = ms // 60_000
+            newest = ms if newest is None else max(newest, ms)
+            ranked = sorted(ids, key=lambda x: (ids[x], x))
+            while len(ranked) > keep and (ids[ranked[0]] < (newest - horizon_ms) // 60_000 or len(ranked) > max(cap, keep)):
+                del ids[ranked.pop(0)]
+        kept.append(set(ids))
+    return kept
+
+
+@PROPS
+@given(st.lists(st.integers(0, 40), max_size=120), st.integers(1, 6), st.integers(1, 12), st.integers(0, 20),
+       st.randoms(use_true_random=False))
+def test_id_memory_follows_its_rule_in_any_arrival_order(hashes, keep, cap, horizon_min, rnd):
+    when = {h: T0 + (h * 7919 % 31) * 20_000 for h in range(41)}  # one event time per id, ~4 per minute
+    adds = [(h, when[h]) for h in hashes]
+    horizon_ms = horizon_min * 60_000
+    memories = []
+    for order in (adds, rnd.sample(adds, len(adds))):
+        memory, newest = IdMemory(), None
+        for (h, ms), expected in zip(order, _kept_by_rule(order, keep, horizon_ms, cap)):
+            if h not in memory:
+                newest = ms if newest is None else max(newest, ms)
+                memory.add(h, ms)
+                memory.forget(newest, horizon_ms, keep, cap)
+            assert set(memory.ids) == expected
+            copy = IdMemory.from_json(orjson.loads(orjson.dumps(memory.to_json())))
+            assert copy.to_json() == memory.to_json() and set(copy.ids) == expected
+            memory = copy if h % 2 else memory  # half the time continue from the decoded copy
+        memories.append(memory)
+    first, second = memories
+    assert set(first.ids) == set(second.ids) and first.to_json() == second.to_json()
+    plain = IdMemory()  # never grouped: the same rows
+    for h in first.ids:
+        plain.add(h, when[h])
+    assert plain.to_json() == first.to_json()

@@ -50,3 +50,30 @@ def test_default_as_of_is_the_newest_event():
 def test_bench_reports_throughput_and_memory():
     report = run(events=3000, customers=300, days=30)
     assert report["events_per_s"] > 0 and report["peak_rss_mb"] > 0 and report["mean_state_bytes"] < 4096
+
+
+def test_replay_refuses_what_the_worker_would_refuse_against_its_clock():
+    now = at(10)
+    ahead = [raw("cs.surveys", 10 + 1 / 24, "a", "f1", kind="nps", score=1),   # 1 h ahead: the limit, kept
+             raw("cs.surveys", 10 + 2 / 24, "a", "f2", kind="nps", score=1)]   # 2 h ahead: refused
+    result = replay(lines() + ahead, CONFIG, at(30), now_ms=now)
+    # f2 and p2 (day 90, 80 days ahead of the clock) are refused, not merely after as_of.
+    assert result.summary["bad_lines"]["reasons"]["future_event"] == 2
+    assert result.summary["events"] == 7 and result.summary["after_as_of"] == 0
+    unchecked = replay(lines() + ahead, CONFIG, at(30))  # no clock: nothing is ahead of it
+    assert "future_event" not in unchecked.summary["bad_lines"]["reasons"]
+    assert unchecked.summary["events"] == 8 and unchecked.summary["after_as_of"] == 1
+    wide = replay(lines() + ahead, CONFIG, at(30), now_ms=now, max_skew_ms=3 * 3_600_000)
+    assert wide.summary["events"] == 8 and wide.summary["bad_lines"]["reasons"]["future_event"] == 1
+
+
+def test_replay_returns_the_health_changes_with_their_ids():
+    result = replay(lines(), CONFIG, at(30))
+    changes = result.changes
+    assert changes and len(changes) == result.health_changes == result.summary["health_changes"]
+    assert changes == sorted(changes, key=lambda c: (c["occurred_at"], c["customer_id"]))
+    assert len({c["change_id"] for c in changes}) == len(changes)
+    assert {c["customer_id"] for c in changes} == {"a", "b"}
+    counted = replay(lines(), CONFIG, at(30), with_changes=False)  # the bench's faster mode
+    assert counted.changes == [] and counted.health_changes == len(changes)
+    assert counted.snapshots == result.snapshots and counted.alerts == result.alerts
