@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from streams.kafka import local_broker
-from streams.settings import SettingsError, load_settings
+from streams.settings import Settings, SettingsError, load_settings
 
 # Errors a user can fix from the message alone: one line, no traceback.
 USER_ERRORS = (SettingsError, local_broker.LocalKafkaError, ConnectionError, FileNotFoundError)
@@ -25,6 +25,17 @@ def friendly_errors(command):
             sys.exit(2)
 
     return wrapper
+
+
+def kafka_settings() -> Settings:
+    """The settings of a command that talks to Kafka, checked against the broker first: a refused
+    connection (wrong password, untrusted CA, protocol mismatch) ends the command with one line
+    instead of the clients' retries and their log lines."""
+    from streams.kafka.access import check
+
+    settings = load_settings()
+    check(settings)
+    return settings
 
 
 @click.group()
@@ -45,11 +56,15 @@ data_dir_option = click.option(
 @kafka.command("start")
 @data_dir_option
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Broker port (default 9092 or a free one).")
+@click.option("--secure", is_flag=True,
+              help="SASL_SSL (SCRAM-SHA-512) only, with a local CA; prints the env file a client sources.")
 @friendly_errors
-def kafka_start(data_dir: Path, port: int | None) -> None:
+def kafka_start(data_dir: Path, port: int | None, secure: bool) -> None:
     """Start the broker in the background and print its bootstrap address."""
-    info = local_broker.start(data_dir, port)
+    info = local_broker.start(data_dir, port, secure=secure)
     click.echo(info.bootstrap)
+    if info.env_file:
+        click.echo(f"client settings: source {info.env_file}")
 
 
 @kafka.command("stop")
@@ -84,7 +99,7 @@ def topics() -> None:
     """Create the input and output topics (CSHEALTH_PARTITIONS partitions each) if missing."""
     from streams.runtime.topics import ensure_topics
 
-    created = asyncio.run(ensure_topics(load_settings()))
+    created = asyncio.run(ensure_topics(kafka_settings()))
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 @main.command()
 @friendly_errors
@@ -92,7 +107,7 @@ def worker() -> None:
     """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
     from streams.runtime.topics import ensure_topics
 
-    settings = load_settings()
+    settings = kafka_settings()
     asyncio.run(ensure_topics(settings))
     from streams.runtime.app import HealthWorker
     from streams.runtime.faust_internals import run_worker
@@ -108,32 +123,48 @@ def parse_time_ms(value: str | None) -> int | None:
     return parse_ts(value)
 
 
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    import orjson
+
+    with path.open("wb") as handle:
+        for record in records:
+            handle.write(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
+
+
 @main.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Snapshot: one JSON line per customer.")
 @click.option("--alerts", type=click.Path(dir_okay=False, path_type=Path), help="Write the alerts it would raise.")
+@click.option("--changes", type=click.Path(dir_okay=False, path_type=Path), help="Write the health changes it would emit.")
 @click.option("--as-of", help="Evaluate windows as of this time (ISO-8601 or epoch ms); default: newest event.")
+@click.option("--now", help="The clock events may not be ahead of by more than the skew, as the worker's wall "
+                            "clock (ISO-8601 or epoch ms); default: this machine's clock.")
+@click.option("--max-clock-skew-s", type=float, default=3600.0, show_default=True, envvar="CSHEALTH_MAX_CLOCK_SKEW_S",
+              help="Events further ahead of --now are rejected (future_event), as the worker does.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Health config file (default: the packaged one).")
 @friendly_errors
-def replay(events: Path, out: Path, alerts: Path | None, as_of: str | None, config_path: Path | None) -> None:
+def replay(events: Path, out: Path, alerts: Path | None, changes: Path | None, as_of: str | None, now: str | None,
+           max_clock_skew_s: float, config_path: Path | None) -> None:
     """Fold a JSONL file of events offline through the same handlers (the oracle, and backfills)."""
+    import time
+
     import orjson
 
     from handlers.config import load_config
     from handlers.replay import replay as run_replay
 
     config = load_config(str(config_path) if config_path else None)
+    now_ms = parse_time_ms(now) if now is not None else int(time.time() * 1000)
     with events.open("rb") as lines:
-        result = run_replay(lines, config, as_of_ms=parse_time_ms(as_of))
-    with out.open("wb") as handle:
-        for line in result.snapshots:
-            handle.write(orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n")
+        result = run_replay(lines, config, as_of_ms=parse_time_ms(as_of), now_ms=now_ms,
+                            max_skew_ms=int(max_clock_skew_s * 1000), with_changes=changes is not None)
+    write_jsonl(out, result.snapshots)
     if alerts:
-        with alerts.open("wb") as handle:
-            for alert in result.alerts:
-                handle.write(orjson.dumps(alert, option=orjson.OPT_SORT_KEYS) + b"\n")
+        write_jsonl(alerts, result.alerts)
+    if changes:
+        write_jsonl(changes, result.changes)
     click.echo(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode())
 
 
@@ -178,7 +209,7 @@ def simulate(customers: int, days: int, seed: int, start: str | None, out: Path 
         from streams.kafka.producer import produce_events
         from streams.runtime.topics import ensure_topics
 
-        settings = load_settings()
+        settings = kafka_settings()
         asyncio.run(ensure_topics(settings))
         sent = asyncio.run(produce_events(settings, simulation.events(), rate=rate, progress=progress))
         click.echo(f"produced {sent:,} events to {settings.bootstrap_servers}", err=True)
@@ -193,7 +224,7 @@ def tail_command(from_beginning: bool, alerts_only: bool, limit: int | None) -> 
     """Print alerts and health changes live, readable for the on-call rep."""
     from streams.alerting.tail import run_tail
 
-    run_tail(load_settings(), click.echo, from_beginning=from_beginning, include_changes=not alerts_only, limit=limit)
+    run_tail(kafka_settings(), click.echo, from_beginning=from_beginning, include_changes=not alerts_only, limit=limit)
 
 
 @main.command("webhook-sink")

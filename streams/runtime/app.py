@@ -119,13 +119,25 @@ def quiet_client_logs(level: str) -> None:
 
 
 def faust_credentials(settings: Settings):
+    """Faust's broker credentials for exactly CSHEALTH_SECURITY_PROTOCOL: Faust derives the protocol
+    from the credentials' type (and an SSL context), so each protocol gets the one type that gives
+    it back, and a mismatch is refused rather than connecting differently from the other clients."""
+    from streams.settings import SASL_PROTOCOLS, SettingsError
+
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
     options = settings.kafka_client_options()
-    if settings.sasl_mechanism:
-        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
-                                     mechanism=settings.sasl_mechanism, ssl_context=options.get("ssl_context"))
-    if "ssl_context" in options:
-        return faust.SSLCredentials(options["ssl_context"])
-    return None
+    if protocol in SASL_PROTOCOLS:
+        credentials = faust.SASLCredentials(username=options["sasl_plain_username"],
+                                            password=options["sasl_plain_password"],
+                                            mechanism=options["sasl_mechanism"], ssl_context=options.get("ssl_context"))
+    else:
+        credentials = faust.SSLCredentials(options["ssl_context"])
+    if credentials.protocol.value != protocol:
+        raise SettingsError(f"CSHEALTH_SECURITY_PROTOCOL: {protocol}, but Faust would connect with "
+                            f"{credentials.protocol.value}")
+    return credentials
 
 
 class HealthWorker:
@@ -147,8 +159,17 @@ class HealthWorker:
             datadir=str(settings.state_dir),
             web_port=settings.web_port,
             web_bind=settings.web_host,
-            web_host=settings.web_host,
-            web_tables_enabled=False,  # /table and /router would serve every customer's data
+            # What other workers use to reach this one (the table route's redirect target): a
+            # bind address like 0.0.0.0 is no address to reach.
+            web_host=settings.advertised_host,
+            # Faust's own views: /table would serve every customer's data, /router the cluster's
+            # layout, /graph, the stats index and /performance the worker's internals; cshealth
+            # serves only its views (streams/runtime/web.py). Routing to a key's owner needs none.
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
+            web_metrics_enabled=False,
             topic_partitions=settings.partitions,
             topic_replication_factor=settings.replication_factor,
             topic_disable_leader=True,
@@ -183,7 +204,8 @@ class HealthWorker:
             on_alert=self.notifier.submit if self.notifier else None,
             options=PipelineOptions(state_cache_size=settings.state_cache_customers,
                                     defer_max_s=settings.backlog_defer_s,
-                                    watermark_idle_s=settings.watermark_idle_s),
+                                    watermark_idle_s=settings.watermark_idle_s,
+                                    max_clock_skew_s=settings.max_clock_skew_s),
         )
         self._wire()
 

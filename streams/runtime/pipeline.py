@@ -49,6 +49,7 @@ class PipelineOptions:
     backlog_records: int = 2_000  # unread records behind a batch that count as a backlog
     defer_max_s: float = 10.0  # how long a customer's evaluation may wait in a backlog (0: never)
     deferred_budget_s: float = 0.5  # caught up, evaluating what waited paces itself by this
+    max_clock_skew_s: float = 3600.0  # events further ahead of the wall clock are dead-lettered
 
 
 class Pipeline:
@@ -64,15 +65,19 @@ class Pipeline:
         self.clock = clock
         self.options = options
         self.router = Router(input_kinds=input_kinds, partitions=partitions, topics=topics, outbox=outbox,
-                             metrics=metrics)
+                             metrics=metrics, now_ms=self.wall_ms, max_skew_ms=int(options.max_clock_skew_s * 1000))
         self.states = StateCache(store, options.state_cache_size)
         self.deferral = Deferral(max_wait_s=options.defer_max_s, capacity=options.state_cache_size,
                                  budget_s=options.deferred_budget_s, clock=clock.monotonic)
         self.sweeps = SweepSchedule(config=config, clock=clock.monotonic,
                                     min_interval_s=options.sweep_min_interval_s, budget_s=options.sweep_budget_s)
         self.outputs = OutputWriter(config=config, outbox=outbox, topics=topics, metrics=metrics, on_alert=on_alert)
-        self.watermark = Watermark(idle_s=options.watermark_idle_s, clock=clock.monotonic, positions=positions)
+        self.watermark = Watermark(idle_s=options.watermark_idle_s, clock=clock.monotonic, positions=positions,
+                                   ceiling=lambda: self.wall_ms() + int(options.max_clock_skew_s * 1000))
         self.watermark_ms = 0  # as of the last batch or sweep
+
+    def wall_ms(self) -> int:
+        return int(self.clock.wall() * 1000)
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: list[InputRecord]) -> None:
@@ -82,6 +87,8 @@ class Pipeline:
             routed = self.router.route(record)
             if routed is not None:
                 by_customer[routed[0]].append((record, routed[1]))
+            else:
+                self._read_unfolded(record)
         folded = []
         for customer_key, items in by_customer.items():
             state = self._guarded(customer_key, items, self._fold_customer)
@@ -122,7 +129,13 @@ class Pipeline:
             failure = DecodeError("processing_error", None, f"{type(exc).__name__}: {exc}")
             for record, _ in items:
                 self.router.dead_letter(record, failure)
+                self._read_unfolded(record)
             return None
+
+    def _read_unfolded(self, record: InputRecord) -> None:
+        """A record read but not folded still moves its input's position in the watermark."""
+        if self.router.is_input(record):
+            self.watermark.observe(record.topic, record.partition, None, record.offset)
 
     def _fold_customer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]]) -> CustomerState:
         state = self._load(customer_key, items[-1][0].origin)

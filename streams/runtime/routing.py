@@ -2,16 +2,19 @@
 partition, counted as an employee survey, or dead-lettered with its reason."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import orjson
 from aiokafka.partitioner import murmur2
 
-from handlers.events import DecodeError, Event, decode, is_employee_survey
+from handlers.events import MAX_CLOCK_SKEW_MS, DecodeError, Event, decode, is_employee_survey
 from streams.runtime.topics import PipelineTopics
 from streams.telemetry.metrics import Metrics
 from streams.telemetry.observations import observe_employee_survey
+
+log = logging.getLogger("cshealth.routing")
 
 KIND_HEADER = "cshealth-kind"
 SOURCE_TOPIC_HEADER = "cshealth-source-topic"
@@ -45,12 +48,17 @@ def encode_event(event) -> bytes:
 def source_topic(record: InputRecord) -> str:
     """The input topic a record came from first (re-keyed records name it in a header)."""
     source = record.headers.get(SOURCE_TOPIC_HEADER)
-    return source.decode() if source else record.topic
+    return source.decode("utf-8", "replace") if source else record.topic
 
 
 class Router:
     def __init__(self, *, input_kinds: dict[str, str], partitions: int, topics: PipelineTopics,
-                 outbox: Outbox, metrics: Metrics) -> None:
+                 outbox: Outbox, metrics: Metrics, now_ms: Callable[[], int] | None = None,
+                 max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> None:
+        """now_ms(): the wall clock an event may not be further ahead of than max_skew_ms
+        (None: no check)."""
+        self.now_ms = now_ms
+        self.max_skew_ms = max_skew_ms
         self.input_kinds = input_kinds
         self.partitions = partitions
         self.topics = topics
@@ -64,16 +72,25 @@ class Router:
         kind = self.input_kinds.get(record.topic)
         if kind is None:
             header = record.headers.get(KIND_HEADER)
-            kind = header.decode() if header else None
+            kind = header.decode("utf-8", "replace") if header else None
         return kind
 
     def route(self, record: InputRecord) -> tuple[bytes, Event] | None:
-        """(customer key, event) to fold here; None when the record went elsewhere."""
+        """(customer key, event) to fold here; None when the record went elsewhere. Never raises:
+        whatever a record carries, it is routed or dead-lettered, and its batch goes on."""
+        try:
+            return self._route(record)
+        except Exception as exc:
+            log.exception("routing %s:%s@%s failed", record.topic, record.partition, record.offset)
+            self.dead_letter(record, DecodeError("processing_error", None, f"{type(exc).__name__}: {exc}"))
+            return None
+
+    def _route(self, record: InputRecord) -> tuple[bytes, Event] | None:
         kind = self._kind_for(record)
         source = source_topic(record)
         self.metrics.events_consumed.labels(source).inc()
         raw = record.value or b""
-        result = decode(raw, kind)
+        result = decode(raw, kind, self.now_ms() if self.now_ms else None, self.max_skew_ms)
         if isinstance(result, DecodeError):
             self.dead_letter(record, result)
             return None

@@ -14,10 +14,15 @@ next fetch, and the fetcher reaches every partition by then.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
+from handlers.timeutil import iso
 from streams.runtime.positions import KafkaPositions, UnknownPositions
+
+log = logging.getLogger("cshealth.watermark")
+MAX_EVENT_MS = 2**63 - 1
 
 # Default quiet time before a caught-up input lets go (CSHEALTH_WATERMARK_IDLE_S).
 IDLE_S = 5.0
@@ -25,10 +30,13 @@ IDLE_S = 5.0
 
 class Watermark:
     def __init__(self, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic,
-                 positions: KafkaPositions | None = None) -> None:
+                 positions: KafkaPositions | None = None, ceiling: Callable[[], int] | None = None) -> None:
         """clock: the runtime's monotonic clock; positions: where Kafka says the inputs stand
-        (default: unknown, so inputs are those seen and nothing counts as unread)."""
+        (default: unknown, so inputs are those seen and nothing counts as unread); ceiling():
+        the event time the watermark never passes (the wall clock plus the allowed skew;
+        default: none)."""
         self.idle_s = idle_s
+        self.ceiling = ceiling or (lambda: MAX_EVENT_MS)
         self.clock = clock
         self.positions = positions or UnknownPositions()
         self.inputs: dict[tuple[str, int], list] = {}  # (topic, partition) -> [max event ms, last seen, offset]
@@ -51,7 +59,10 @@ class Watermark:
     def highwater_age(self, topic: str, partition: int) -> float | None:
         return self.positions.highwater_age(topic, partition)
 
-    def observe(self, topic: str, partition: int, event_ms: int, offset: int) -> None:
+    def observe(self, topic: str, partition: int, event_ms: int | None, offset: int) -> None:
+        """A record read from an input: `event_ms` its event time, None when it was not folded
+        (dead-lettered, re-keyed, an employee survey). Every record moves the input's position,
+        so a partition whose last record was rejected does not count as having unread ones."""
         now = self.clock()
         if self.first_record_at is None or now - self.last_record_at >= self.idle_s:
             # The stream (re)starts: high-water marks are stale until each partition's next
@@ -62,7 +73,8 @@ class Watermark:
         if entry is None:
             self.inputs[(topic, partition)] = [event_ms, now, offset]
         else:
-            entry[0] = max(entry[0], event_ms)
+            if event_ms is not None:
+                entry[0] = event_ms if entry[0] is None else max(entry[0], event_ms)
             entry[1] = now
             entry[2] = max(entry[2], offset)
 
@@ -72,6 +84,11 @@ class Watermark:
         self.first_record_at = None
 
     def restore(self, event_ms: int) -> None:
+        ceiling = self.ceiling()
+        if event_ms > ceiling:
+            log.warning("the persisted event-time watermark %s lies beyond wall clock + the allowed skew: "
+                        "clamped to %s", iso(event_ms), iso(ceiling))
+            event_ms = ceiling
         self.floor = max(self.floor, event_ms)
 
     def forget(self, partitions: set[int]) -> None:
@@ -105,12 +122,13 @@ class Watermark:
             if entry is None:
                 if self._unread_blocks(tp, now):
                     return self.floor
-            elif self._holding(tp, entry[1], entry[2], now):
+            elif entry[0] is not None and self._holding(tp, entry[1], entry[2], now):
                 holding.append(entry[0])
-        candidate = min(holding) if holding else max(ms for ms, _, _ in self.inputs.values())
-        self.floor = max(self.floor, candidate)
+        candidate = min(holding) if holding else self.newest()
+        # A producer's wrong clock must not close days that have not begun.
+        self.floor = max(self.floor, min(candidate, self.ceiling()))
         return self.floor
 
     def newest(self) -> int:
-        """The newest event time seen on any input (for the gauge and /readyz)."""
-        return max((ms for ms, _, _ in self.inputs.values()), default=self.floor)
+        """The newest event time folded from any input (for the gauge and /readyz)."""
+        return max((entry[0] for entry in self.inputs.values() if entry[0] is not None), default=self.floor)

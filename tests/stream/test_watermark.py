@@ -126,3 +126,15 @@ def test_the_effective_watermark_is_exported_next_to_the_newest_event_time():
     gauge = pipeline.metrics.effective_watermark._value.get()
     newest = pipeline.metrics.watermark._value.get()
     assert gauge == pipeline.watermark_ms / 1000 < newest  # accounts has unread records: it holds
+
+
+def test_the_watermark_stops_at_its_ceiling():
+    clock = Clock()
+    ceiling = [5_000]
+    mark = Watermark(idle_s=5, clock=clock, positions=FakePositions(unread=lambda t, p, o: 0),
+                     ceiling=lambda: ceiling[0])
+    mark.observe("a", 0, 9_000, 0)
+    clock.now = 30
+    assert mark.current() == 5_000
+    ceiling[0] = 20_000  # the wall clock moved on
+    assert mark.current() == 9_000

@@ -61,17 +61,23 @@ class FakePositions:
         return self._highwater_age(topic, partition)
 
 
+FAKE_WALL_START_S = 2_000_000_000.0  # 2033-05-18
+
+
 def worker(store: MemoryStore, paged: list, clock: list, outbox=None, positions=None, **options) -> Pipeline:
-    """A Pipeline over `store` on a fake clock (both of its clocks read clock[0]), paging into
+    """A Pipeline over `store` on a fake clock (both of its clocks move with clock[0]), paging into
     `paged`, its outputs discarded (or kept by `outbox`); `options` are PipelineOptions."""
     def now():
         return clock[0]
+
+    def wall():  # the fake clock's seconds after a wall time later than every test event
+        return FAKE_WALL_START_S + clock[0]
 
     pipeline = Pipeline(config=load_config(), store=store, outbox=outbox or DiscardingOutbox(), metrics=Metrics(),
                         input_kinds=TOPICS, partitions=PARTITIONS,
                         topics=PipelineTopics("rekey", "referral", "cs.health", "cs.health-changes", "cs.alerts",
                                               "cs.dlq"),
-                        positions=positions, clock=Clock(monotonic=now, wall=now),
+                        positions=positions, clock=Clock(monotonic=now, wall=wall),
                         options=PipelineOptions(**{"watermark_idle_s": 0.0, **options}), on_alert=paged.append)
     pipeline.watermark.hold()  # its start-up hold, on the fake clock
     return pipeline
