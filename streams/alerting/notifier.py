@@ -165,12 +165,22 @@ class AlertmanagerNotifier:
             await self._session.close()
             self._session = None
 
+    async def flush(self) -> None:
+        """What streams/runtime/app.py's sweep timer awaits until it runs the notifier as its own
+        task: starts that task and returns at once, so no tick waits for Alertmanager."""
+        self.start()
+
     async def run(self) -> None:
-        """Post what is due, every poll_s, until cancelled."""
+        """Post what is due, every poll_s, until cancelled. Never raises otherwise: an exception
+        out of a Faust task crashes the worker, and paging must not stop the stream."""
         try:
             while True:
                 if self.monotonic() >= self.retry_at:
-                    await self.post_due()
+                    try:
+                        await self.post_due()
+                    except Exception as exc:  # a bug here: log it, back off, keep paging the rest
+                        log.exception("the Alertmanager notifier's round failed")
+                        self._failed(0, exc)
                 await self.sleep(self.poll_s)
         finally:
             await self.close()
@@ -194,21 +204,39 @@ class AlertmanagerNotifier:
     # ------------------------------------------------------------------ internals
     async def _post(self, chunk: list[tuple[Identity, _Entry]]) -> bool:
         wall = self.clock()
-        body = orjson.dumps([alertmanager_payload(entry.alert, wall, entry.starts_at) for _, entry in chunk])
+        payload = []
+        for identity, entry in chunk:
+            try:
+                payload.append(alertmanager_payload(entry.alert, wall, entry.starts_at))
+            except Exception:  # one malformed record must not hold back every other page
+                log.exception("dropping an alert Alertmanager cannot be sent: %r", entry.alert)
+                if self.entries.get(identity) is entry:
+                    del self.entries[identity]
+        if not payload:
+            return True
+        body = orjson.dumps(payload)
+        rejected = ""
         try:
             if self._session is None:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
             async with self._session.post(self.url, data=body,
                                           headers={"Content-Type": "application/json"}) as response:
                 if response.status >= 300:
-                    raise RuntimeError(f"HTTP {response.status}: {(await response.text())[:200]}")
+                    said = f"HTTP {response.status}: {(await response.text())[:200]}"
+                    if not 400 <= response.status < 500 or response.status in (408, 429):
+                        raise RuntimeError(said)
+                    rejected = said
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # paging must never stop the stream: back off and retry
             self.metrics.alertmanager_posts.labels("error").inc()
             self._failed(len(chunk), exc)
             return False
-        self.metrics.alertmanager_posts.labels("ok").inc()
+        if rejected:
+            # Alertmanager keeps the valid alerts of a request and names the others; sending the same
+            # body again gets the same answer. Firing alerts are posted again at their resend anyway.
+            log.error("Alertmanager at %s refused alerts: %s", self.url, rejected)
+        self.metrics.alertmanager_posts.labels("error" if rejected else "ok").inc()
         if self.failures:
             log.info("Alertmanager at %s takes alerts again after %d failed posts", self.url, self.failures)
         self.failures, self.retry_at = 0, float("-inf")

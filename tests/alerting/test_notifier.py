@@ -292,6 +292,38 @@ async def _slower_than_the_timeout():
         await am.down()
 
 
+def test_a_refused_or_malformed_alert_does_not_hold_back_the_others():
+    asyncio.run(_refused_and_malformed())
+
+
+async def _refused_and_malformed():
+    clock, metrics = FakeClock(), Metrics()
+    am = FakeAlertmanager(free_port())
+    await am.up(status=400)
+    notifier = AlertmanagerNotifier(am.url, metrics, clock.time, monotonic=clock.monotonic, sleep=clock.sleep)
+    notifier.submit(alert("c1", "silence"))
+    notifier.submit(alert("c2", "silence", status="resolved"))
+    notifier.submit({k: v for k, v in alert("c3", "silence").items() if k != "severity"})  # no payload possible
+    await notifier.flush()  # what the sweep timer calls today: starts the task, waits for nothing
+    first = notifier._task
+    await notifier.flush()
+    try:
+        assert notifier._task is first
+        await until(lambda: am.requests == 1)
+        await until(clock.someone_sleeps)
+        # A 400 is an answer, not an outage: no backoff; the resolution is done, the firing alert
+        # waits for its resend, the alert without a severity is dropped.
+        assert notifier.failures == 0 and notifier.pending_count() == 0
+        assert [key[1] for key in notifier.entries] == ["silence"] and notifier.held_count() == 1
+        am.status = 200
+        clock.advance(RESEND_S)
+        await until(lambda: len(am.posts) == 1)
+        assert [a["labels"]["customer_id"] for a in am.posts[0]] == ["c1"]
+    finally:
+        await notifier.stop()
+        await am.down()
+
+
 # ---------------------------------------------------------------------------- the real Alertmanager
 @pytest.mark.servers
 def test_the_real_alertmanager_shows_the_two_categories_as_two_alerts(tmp_path):
