@@ -27,11 +27,11 @@ from handlers.timeutil import DAY_MS, day_of, end_of_day, iso
 # An event whose id is remembered is a duplicate and changes nothing; the stream and the
 # replay both decide through apply(), and the rule depends on the set of ids, not on their
 # arrival order. The cap binds only for a customer with more than 32,768 events within
-# 12 hours of event time (a social storm): its state stays ~350 KiB instead of growing by
-# ~36 bytes an event. An event re-sent after the cap forgot its id (more than 32,768 newer
-# events of the same customer in between, by event time) counts again; Kafka's own
-# redeliveries never reach that far: the worker drops re-read records by their offsets
-# (CustomerState.applied_offsets) before apply().
+# twice the lateness (12 h by default): a social storm. Its id memory then stays under
+# ~360 KiB (11 bytes an id) however many events come. An event re-sent after the cap
+# forgot its id (more than 32,768 newer events of the same customer, by event time) counts
+# again. Kafka's own redeliveries do not depend on this memory: the worker drops re-read
+# records by their offsets (CustomerState.applied_offsets) before apply().
 DEDUPE_CAP_IDS = 32_768
 
 

@@ -213,6 +213,7 @@ def check_clock(event: Event, now_ms: int, max_skew_ms: int = MAX_CLOCK_SKEW_MS)
 
     Only occurred_at is checked: it is the event time that moves the watermark. An account's
     lifecycle timestamps may rightly lie ahead (a cancellation that takes effect at renewal)."""
+    now_ms, max_skew_ms = int(now_ms), int(max_skew_ms)  # a clock may say time.time() * 1000
     ahead = event.occurred_at_ms - now_ms
     if ahead <= max_skew_ms:
         return None

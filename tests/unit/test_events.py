@@ -105,6 +105,7 @@ def test_event_too_far_ahead_of_the_clock_is_its_own_reason():
     assert decode(line("2099-01-01T00:00:00Z"), "interaction").customer_id == "c1"
     assert decode(line(now + 7_200_000), "interaction", now_ms=now, max_skew_ms=7_200_000).customer_id == "c1"
     assert check_clock(decode(line(now), "interaction"), now) is None
+    assert decode(line(now + 7_200_000), "interaction", now_ms=now + 0.5).reason == "future_event"  # a float clock
 
 
 def test_only_occurred_at_is_checked_against_the_clock():
