@@ -4,7 +4,8 @@ One fixed mixed event set (the simulator, truncated to N events) is produced int
 Kafka, then, one after another so they never share the CPU:
   1. limit        a plain aiokafka consumer: getmany + orjson.loads, nothing else;
                   and Faust's ceiling: streams/bench/do_nothing_agent.py takes the worker's batches and
-                  does nothing with them (what any Faust agent can reach here)
+                  does nothing with them (what any Faust agent can reach here), with stock Faust,
+                  with one wait_first per fetched batch, and with the worker's cshealth delivery
   2. worker       `python -m streams.cli worker` folding everything (state, outputs)
                   then: event age at half its rate, peak RSS, state size, recovery time
                   (from the changelog as written, and once the log cleaner compacted it)
@@ -247,9 +248,13 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         finally:
             app.stop()
 
-    say("    a Faust agent that takes the same batches and does nothing (Faust's ceiling) ...")
-    result["faust_ceiling_eps"] = agent_rate("ceiling", "streams.bench.do_nothing_agent",
-                                             env | {"CSHEALTH_APP_ID": f"{prefix}-ceiling"}, events)
+    # Faust's ceiling: stock Faust, one wait_first per batch alone, and the worker's delivery (+ uvloop, slim Monitor)
+    for delivery, key in (("stock", "faust_stock_ceiling_eps"), ("batched", "faust_batched_ceiling_eps"),
+                          ("cshealth", "faust_ceiling_eps")):
+        say(f"    a Faust agent that takes the same batches and does nothing ({delivery} delivery) ...")
+        result[key] = agent_rate(f"ceiling-{delivery}", "streams.bench.do_nothing_agent",
+                                 env | {"CSHEALTH_APP_ID": f"{prefix}-ceiling-{delivery}",
+                                        "CSHEALTH_BENCH_DELIVERY": delivery}, events)
 
     say("2/4 worker ...")
     rss = RssSampler()
@@ -326,6 +331,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
 
     result["worker_to_limit"] = result["worker_eps"] / result["limit_eps"]
     result["worker_to_faust_ceiling"] = result["worker_eps"] / result["faust_ceiling_eps"]
+    result["faust_ceiling_to_stock"] = result["faust_ceiling_eps"] / result["faust_stock_ceiling_eps"]
     result["naive_to_worker"] = result["naive_faust_eps"] / result["worker_eps"]
     result["goals"] = {name: bool(check(result)) for name, check in GOALS.items()}
     result["machine"] = machine_info()
