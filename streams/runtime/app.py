@@ -5,6 +5,7 @@ Thin on purpose: the work per batch lives in streams.runtime.pipeline and the do
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from typing import Any, Callable
 
@@ -37,8 +38,20 @@ DELIVERY_SETTINGS = {
     "key_serializer": "raw",  # keys and values are raw bytes: CustomerState encodes itself
     "value_serializer": "raw",
 }
+EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
+log = logging.getLogger("cshealth.worker")
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
                         "segment.ms": str(60 * 60 * 1000)}
+
+
+def stop_at_once(reason: str) -> None:
+    """End the process now with a non-zero exit: after a failed send or state write, a graceful
+    stop would commit offsets past records whose outputs or state never reached Kafka. What
+    was written stays in the local store and the changelog; the records after the last commit
+    are read again by the next worker."""
+    log.critical("%s: stopping the worker now, before any later offset is committed", reason)
+    logging.shutdown()
+    os._exit(EXIT_KAFKA_WRITE_FAILED)
 
 
 class KafkaOutbox:
@@ -72,6 +85,7 @@ class KafkaOutbox:
     def note_failure(self, future) -> None:
         if not future.cancelled() and future.exception() is not None:
             self.failure = future.exception()
+            stop_at_once(f"a Kafka send failed: {self.failure!r}")
 
 
 class FaustTableStore:
@@ -92,8 +106,11 @@ class FaustTableStore:
             return self.table.get(key)
 
     def put(self, key: bytes, value: bytes, origin: Any) -> None:
-        with event_context(origin):
-            self.table.data[key] = value
+        try:
+            with event_context(origin):
+                self.table.data[key] = value
+        except Exception as exc:
+            stop_at_once(f"writing the state of {key!r} to the local store failed: {exc!r}")
         self.outbox.send(self.changelog_topic, key, value, partition=origin.message.partition,
                          on_sent=self._persisted)
 
@@ -151,6 +168,7 @@ class HealthWorker:
             name: rule.severity for name, rule in self.config.alerts if getattr(rule, "enabled", True)})
         self.topics = internal_topics(settings)
         self.recovered = False
+        self.agent_failure: BaseException | None = None
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -219,6 +237,13 @@ class HealthWorker:
         @app.agent(source, concurrency=1)  # concurrency > 1 can commit past unprocessed records (faust #606)
         async def fold(stream):
             quiet_client_logs(settings.log_level)
+            try:
+                await fold_batches(stream)
+            except Exception as exc:  # /healthz answers 503 from now on
+                self.agent_failure = exc
+                raise
+
+        async def fold_batches(stream):
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
                 records, ticks = [], []
                 assigned = app.consumer.assignment()
