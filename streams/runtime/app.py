@@ -276,8 +276,11 @@ class HealthWorker:
             for partition in self.active_partitions():
                 await tick_sender.send(key=TICK, value=TICK, partition=partition)
             self.update_gauges()
-            if self.notifier:
-                await self.notifier.flush()
+
+        if self.notifier:
+            @app.task
+            async def page_on_call():  # its own task: a slow or absent Alertmanager never delays a tick
+                self.notifier.start()
 
         @self.table.on_recover
         async def learn_customers():
