@@ -133,7 +133,7 @@ def test_a_social_storm_keeps_the_state_under_1_mib_without_per_event_growth():
     # the events (mention buckets are per day, the id memory holds the cap's ids in at most
     # one row per minute). Folding the cap plus 1,000 fills every minute of the six hours;
     # 2,000 more in the same hours must not grow the state: the 150,000-event state has the
-    # same shape (streams/hot_customer_bench.py folds all of them).
+    # same shape (streams/bench/hot_customer.py folds all of them).
     cap, t0, six_hours = customer.DEDUPE_CAP_IDS, at(0, 0), 6 * 3_600_000
     state = CustomerState.new("hot")
     first = _mentions(cap + 1_000, t0, six_hours)

@@ -1,6 +1,6 @@
 """Hot-customer benchmark: one customer in a social storm, folded the way the worker folds it.
 
-    .venv/bin/python -m streams.hot_customer_bench --events 150000
+    .venv/bin/python -m streams.bench.hot_customer --events 150000
 
 N mentions (every other one text-only, scored by the lexicon) of one customer within six
 hours of event time, arriving in small out-of-order runs. They are folded in batches as
