@@ -7,12 +7,16 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.runtime.watermark import IDLE_S
 
 INPUT_KINDS = ("purchase", "survey", "ticket", "mention", "interaction", "account")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+# What aiokafka (and so Faust's driver and the admin client) can do with a user name and password.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,11 @@ class Settings(BaseSettings):
     app_id: str = Field("cshealth", description="Consumer group / Faust app id; workers with the same id share partitions")
     web_host: str = Field("127.0.0.1", description="Interface for the HTTP views and /metrics")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the HTTP views and /metrics")
+    web_advertised_host: str | None = Field(
+        None, description="Host other workers reach this one's views at (default: CSHEALTH_WEB_HOST)")
+    web_token: SecretStr | None = Field(
+        None, description="Bearer token the customer views require; unset = open (/healthz, /readyz, /metrics stay open)")
+    web_token_file: Path | None = Field(None, description="File holding CSHEALTH_WEB_TOKEN (the container secrets convention)")
     state_dir: Path = Field(Path(".cshealth/state"), description="Local table store (RocksDB) directory")
     store: str = Field("rocksdb://", description="Table store: rocksdb:// or memory://")
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every input, table and output topic")
@@ -53,11 +62,13 @@ class Settings(BaseSettings):
     topic_health_changes: str = "cs.health-changes"
     topic_alerts: str = "cs.alerts"
     topic_dlq: str = "cs.dlq"
-    # Kafka security passthrough (aiokafka names).
+    # Kafka security: Faust, the aiokafka clients and the admin client all take these as given
+    # (the consistency check below refuses what they would read differently).
     security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
-    sasl_mechanism: str | None = None
+    sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (required with SASL_*)")
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = Field(None, description="File holding the SASL password (instead of CSHEALTH_SASL_PASSWORD)")
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -79,6 +90,77 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value.upper()
 
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _known_mechanism(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.upper() not in SASL_MECHANISMS:
+            raise ValueError(f"must be one of {', '.join(SASL_MECHANISMS)}")
+        return value.upper()
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> "Settings":
+        for name in ("sasl_password", "web_token"):
+            path = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"CSHEALTH_{name.upper()}_FILE: set together with CSHEALTH_{name.upper()}; give one")
+            try:
+                secret = path.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"CSHEALTH_{name.upper()}_FILE: cannot read {path} ({exc.strerror})") from None
+            if not secret:
+                raise ValueError(f"CSHEALTH_{name.upper()}_FILE: {path} is empty")
+            setattr(self, name, SecretStr(secret))
+        return self
+
+    @model_validator(mode="after")
+    def _one_reading_of_security(self) -> "Settings":
+        """Faust derives its protocol from which credentials it gets, aiokafka and the admin client
+        take security_protocol: refuse every combination they would read differently, and options
+        a protocol ignores (a CA file that is never used is a mistake the user should hear of)."""
+        protocol = self.security_protocol
+        uses = f"CSHEALTH_SECURITY_PROTOCOL={protocol}"
+        if protocol in SASL_PROTOCOLS:
+            if not self.sasl_mechanism:
+                raise ValueError(f"CSHEALTH_SASL_MECHANISM: required with {uses} ({', '.join(SASL_MECHANISMS)})")
+            if not self.sasl_username:
+                raise ValueError(f"CSHEALTH_SASL_USERNAME: required with {uses}")
+            if self.sasl_password is None:
+                raise ValueError(f"CSHEALTH_SASL_PASSWORD_FILE: required with {uses} (or CSHEALTH_SASL_PASSWORD)")
+        else:
+            for name in ("sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"CSHEALTH_{name.upper()}: set, but {uses} uses no SASL (use SASL_SSL)")
+        if protocol not in TLS_PROTOCOLS:
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"CSHEALTH_{name.upper()}: set, but {uses} uses no TLS (use SSL or SASL_SSL)")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("CSHEALTH_SSL_KEYFILE: set without CSHEALTH_SSL_CERTFILE")
+        return self
+
+    @property
+    def advertised_host(self) -> str:
+        """Where other workers reach this one's views (Faust's canonical URL): a wildcard bind
+        address reaches nothing from another host, so it falls back to the host name."""
+        if self.web_advertised_host:
+            return self.web_advertised_host
+        if self.web_host in ("0.0.0.0", "::", ""):
+            import socket
+
+            return socket.gethostname()
+        return self.web_host
+
     @cached_property
     def input_topics(self) -> dict[str, str]:
         """Topic name -> event kind."""
@@ -94,19 +176,34 @@ class Settings(BaseSettings):
     def kafka_client_options(self) -> dict:
         """aiokafka keyword arguments shared by producers, consumers and the admin client."""
         options: dict = {"bootstrap_servers": self.bootstrap_servers, "security_protocol": self.security_protocol}
-        if self.sasl_mechanism:
+        if self.security_protocol in SASL_PROTOCOLS:
             options |= {
                 "sasl_mechanism": self.sasl_mechanism,
                 "sasl_plain_username": self.sasl_username,
-                "sasl_plain_password": self.sasl_password,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
             }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
-            )
+        if self.security_protocol in TLS_PROTOCOLS:
+            options["ssl_context"] = self.ssl_context()
         return options
+
+    def ssl_context(self):
+        """The TLS context every client uses: the CA file's certificates (else the system's),
+        hostname checked against the bootstrap address."""
+        from aiokafka.helpers import create_ssl_context
+
+        try:
+            return create_ssl_context(cafile=_str(self.ssl_cafile), certfile=_str(self.ssl_certfile),
+                                      keyfile=_str(self.ssl_keyfile))
+        except Exception as exc:  # ssl.SSLError, OSError: a file that is no PEM certificate or key
+            variable = "CSHEALTH_SSL_CAFILE" if self.ssl_certfile is None else "CSHEALTH_SSL_CAFILE/_CERTFILE/_KEYFILE"
+            raise SettingsError(f"{variable}: not usable for TLS ({getattr(exc, 'reason', None) or exc})") from None
+
+    def web_token_value(self) -> str | None:
+        return self.web_token.get_secret_value() if self.web_token else None
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def load_settings(**overrides) -> Settings:
@@ -116,8 +213,11 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
+        # Only the message: pydantic's own text repeats the input, which may be a secret.
         problems = "; ".join(
-            f"CSHEALTH_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"CSHEALTH_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg'].removeprefix('Value error, ')}"
+            if err["loc"]
+            else err["msg"].removeprefix("Value error, ") for err in exc.errors()
         )
         raise SettingsError(problems) from None
 

@@ -1,27 +1,43 @@
-"""HTTP views on the worker's web port: customer health, liveness, readiness, Prometheus metrics."""
+"""HTTP views on the worker's web port: customer health, liveness, readiness, Prometheus metrics.
+
+With CSHEALTH_WEB_TOKEN (or _FILE) set, the customer views need `Authorization: Bearer <token>`;
+/healthz, /readyz and /metrics stay open (probes and Prometheus, no customer data)."""
 from __future__ import annotations
 
-import re
+import hmac
 
 import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+from handlers.events import valid_customer_id
 
 
-def _json(web, body: dict, status: int = 200) -> Response:
-    return web.bytes(orjson.dumps(body), content_type="application/json", status=status)
+def _json(web, body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return web.bytes(orjson.dumps(body), content_type="application/json", status=status, headers=headers)
+
+
+def authorized(request: Request, token: str | None) -> bool:
+    """True when no token is configured or the request carries it as a bearer token."""
+    if token is None:
+        return True
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    # Constant time: the comparison's duration says nothing about how much of the token matched.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def register_views(worker) -> None:
     app, table, pipeline, metrics = worker.app, worker.table, worker.pipeline, worker.metrics
+    token = worker.settings.web_token_value()
 
     @app.page("/customers/{customer_id}")
     class CustomerView(View):
         async def get(self, request: Request, customer_id: str) -> Response:
-            if not CUSTOMER_ID.match(customer_id):
-                return _json(self.web, {"error": "malformed customer id", "customer_id": customer_id}, 400)
+            if not authorized(request, token):
+                return _json(self.web, {"error": "unauthorized"}, 401, headers={"WWW-Authenticate": "Bearer"})
+            if not valid_customer_id(customer_id):
+                # Not echoed: the id is what the contract refuses (control characters, length).
+                return _json(self.web, {"error": "malformed customer id"}, 400)
             return await self._owned(request, customer_id)
 
         @app.table_route(table=table, match_info="customer_id")
@@ -33,6 +49,8 @@ def register_views(worker) -> None:
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
+        if worker.agent_failure is not None:  # the agent crashed: nothing is folded any more
+            return _json(web.web, {"status": "agent crashed", "error": type(worker.agent_failure).__name__}, 503)
         return _json(web.web, {"status": "ok"})
 
     @app.page("/readyz")
