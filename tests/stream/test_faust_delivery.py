@@ -285,3 +285,157 @@ def test_app_options_run_the_app_and_its_worker_on_one_uvloop_loop():
             "assert app.conf.Monitor is SlimMonitor and isinstance(app.monitor, SlimMonitor)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# -- a real broker: a small agent on cshealth delivery --------------------------------------------
+# This module, run with -m, is the agent: it takes raw events in batches and does nothing but note
+# what it saw; GET /progress returns {"events", "out_of_order", "seen": {partition: [offsets]},
+# "generations": consumer generations it took events in}.
+PARTITIONS = 4
+
+
+def build_agent_app(settings, topic: str, batch_delay_s: float) -> faust.App:
+    app = faust.App(settings.app_id, broker=broker_urls(settings.bootstrap_servers), store="memory://",
+                    datadir=str(settings.state_dir), web_port=settings.web_port, web_bind=settings.web_host,
+                    web_host=settings.web_host, consumer_auto_offset_reset="earliest",
+                    broker_commit_interval=0.5, key_serializer="raw", value_serializer="raw", **app_options())
+    seen: dict[int, list[int]] = {}
+    last: dict[tuple[int, int], int] = {}  # (partition, consumer generation) -> offset
+    progress = {"events": 0, "out_of_order": 0}
+
+    @app.agent(app.topic(topic, partitions=PARTITIONS), concurrency=1)
+    async def take(stream):
+        async for events in stream.take_events(100, within=0.1):
+            for event in events:
+                message = event.message
+                generation = (message.partition, message.generation_id)  # a rebalance re-reads from the commit
+                if last.get(generation, -1) >= message.offset:
+                    progress["out_of_order"] += 1
+                last[generation] = message.offset
+                seen.setdefault(message.partition, []).append(message.offset)
+                progress["events"] += 1
+            await asyncio.sleep(batch_delay_s)  # a slower agent: time for a rebalance mid-stream
+
+    @app.page("/progress")
+    async def progress_view(web, request):
+        return web.json(progress | {"seen": seen, "generations": len({g for _, g in last})})
+
+    @app.page("/readyz")
+    async def readyz(web, request):
+        return web.json({"ready": True})
+
+    return app
+
+
+def main() -> None:
+    from streams.runtime.faust_internals import run_worker
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    app = build_agent_app(settings, os.environ["FAUST_DELIVERY_TEST_TOPIC"],
+                          float(os.environ.get("FAUST_DELIVERY_TEST_BATCH_DELAY_S", "0")))
+    run_worker(app, settings)
+
+
+async def produce(bootstrap: str, topic: str, count: int) -> dict[int, int]:
+    """`count` records spread over the topic's partitions; the end offset of each partition."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send(topic, value=b"%d" % i, partition=i % PARTITIONS)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return {p: len(range(p, count, PARTITIONS)) for p in range(PARTITIONS)}
+
+
+async def committed(bootstrap: str, group: str) -> dict[int, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+
+def start_agent(bootstrap: str, group: str, topic: str, tmp_path, name: str, batch_delay_s: float = 0.0):
+    from streams.devstack.processes import WorkerProcess, stack_env
+
+    env = stack_env(bootstrap, group, PARTITIONS) | {
+        "FAUST_DELIVERY_TEST_TOPIC": topic, "FAUST_DELIVERY_TEST_BATCH_DELAY_S": str(batch_delay_s)}
+    agent = WorkerProcess(env, tmp_path / f"{name}-state", tmp_path / f"{name}.log",
+                          command=("-m", "tests.stream.test_faust_delivery"))
+    return agent.start()
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(240)
+def test_a_real_broker_delivers_every_record_in_order_and_commits_the_end(kafka_bootstrap, unique_prefix, tmp_path):
+    from tests.support.conditions import eventually
+
+    topic, group = f"{unique_prefix}.events", f"{unique_prefix}-delivery"
+    ends = asyncio.run(produce(kafka_bootstrap, topic, 20_000))
+    agent = start_agent(kafka_bootstrap, group, topic, tmp_path, "agent")
+    try:
+        agent.wait_ready(timeout_s=120)
+        progress = eventually(lambda: (p := agent.get("/progress")[1])["events"] >= 20_000 and p, timeout=120)
+        assert progress["out_of_order"] == 0
+        assert {int(p): offsets for p, offsets in progress["seen"].items()} == {
+            p: list(range(end)) for p, end in ends.items()}  # each exactly once, in order
+        eventually(lambda: asyncio.run(committed(kafka_bootstrap, group)) == ends, timeout=60)
+    finally:
+        agent.stop()
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(300)
+def test_a_rebalance_mid_stream_loses_nothing(kafka_bootstrap, unique_prefix, tmp_path):
+    """A second agent joins while the first is half-way: the first's flow is suspended mid-batch,
+    partitions move, and between them every record is seen, each partition in order within a
+    consumer generation, and the group's commits reach the end."""
+    from tests.support.conditions import eventually
+
+    topic, group = f"{unique_prefix}.events", f"{unique_prefix}-rebalance"
+    ends = asyncio.run(produce(kafka_bootstrap, topic, 20_000))
+    first = start_agent(kafka_bootstrap, group, topic, tmp_path, "first", batch_delay_s=0.1)
+    second = None
+    try:
+        first.wait_ready(timeout_s=120)
+        eventually(lambda: first.get("/progress")[1]["events"] >= 3000, timeout=120)
+        second = start_agent(kafka_bootstrap, group, topic, tmp_path, "second", batch_delay_s=0.1)
+        second.wait_ready(timeout_s=120)
+
+        def seen_everything():
+            progresses = [agent.get("/progress")[1] for agent in (first, second)]
+            seen = {p: set() for p in ends}
+            for progress in progresses:
+                for p, offsets in progress["seen"].items():
+                    seen[int(p)].update(offsets)
+            return all(seen[p] == set(range(end)) for p, end in ends.items()) and progresses
+
+        progresses = eventually(seen_everything, timeout=180, ignoring=(OSError,))
+        assert all(progress["out_of_order"] == 0 for progress in progresses)
+        assert all(progress["events"] > 0 for progress in progresses)  # both had partitions
+        assert progresses[0]["generations"] >= 2 and progresses[0]["events"] < 20_000  # moved mid-stream
+        eventually(lambda: asyncio.run(committed(kafka_bootstrap, group)) == ends, timeout=60)
+    finally:
+        first.stop()
+        if second:
+            second.stop()
+
+
+if __name__ == "__main__":
+    main()
