@@ -36,8 +36,9 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
 
     Unchanged: the order (getmany's round robin over partitions), the read offsets and gaps
     that commits are computed from, commits every `broker_commit_every` acks (outside of the
-    cancellable delivery, as upstream), a message per event-loop turn at most every 100, and
-    the stop of delivery when the flow is suspended or the consumer generation changes.
+    cancellable delivery, as upstream), a turn for the rest of the event loop at least every
+    100 messages, and the stop of delivery when the flow is suspended or the consumer
+    generation changes, mid-batch.
     """
 
     async def _drain_messages(self, fetcher: Any) -> None:
@@ -84,10 +85,11 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
                 # Between deliveries: a suspension cancels a delivery, never a commit.
                 self._n_acked = 0
                 await self.commit()
-            waited = await self.wait_first(self._deliver_until_commit(remaining, generation),
-                                           self.suspend_flow.wait())
-            if waited.stopped or self.suspend_flow.is_set() or not waited.results or not waited.results[0]:
-                return  # stopping, suspended (a rebalance), or the batch is done
+            delivery = self._deliver_until_commit(remaining, generation)
+            waited = await self.wait_first(delivery, self.suspend_flow.wait())
+            commit_due = dict(zip(waited.done, waited.results)).get(delivery)
+            if not commit_due or self.suspend_flow.is_set():
+                return  # the batch is done, the flow suspended (a rebalance), or the consumer stopping
 
     async def _deliver_until_commit(self, remaining: Iterator[tuple[TP, Message]], generation: int) -> bool:
         """Hand messages to the conductor until the batch ends or the flow stops (False), or a
