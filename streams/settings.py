@@ -90,6 +90,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value.upper()
 
+    @field_validator("web_token", "web_token_file", "sasl_password", "sasl_password_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        # docker compose's ${VAR:-} passes an unset variable on as "": that means no secret, not an
+        # empty one (an empty token would be matched by any "Bearer " header).
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("sasl_mechanism")
     @classmethod
     def _known_mechanism(cls, value: str | None) -> str | None:
