@@ -165,11 +165,6 @@ class AlertmanagerNotifier:
             await self._session.close()
             self._session = None
 
-    async def flush(self) -> None:
-        """What streams/runtime/app.py's sweep timer awaits until it runs the notifier as its own
-        task: starts that task and returns at once, so no tick waits for Alertmanager."""
-        self.start()
-
     async def run(self) -> None:
         """Post what is due, every poll_s, until cancelled. Never raises otherwise: an exception
         out of a Faust task crashes the worker, and paging must not stop the stream."""

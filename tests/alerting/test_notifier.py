@@ -304,11 +304,9 @@ async def _refused_and_malformed():
     notifier.submit(alert("c1", "silence"))
     notifier.submit(alert("c2", "silence", status="resolved"))
     notifier.submit({k: v for k, v in alert("c3", "silence").items() if k != "severity"})  # no payload possible
-    await notifier.flush()  # what the sweep timer calls today: starts the task, waits for nothing
-    first = notifier._task
-    await notifier.flush()
+    first = notifier.start()
     try:
-        assert notifier._task is first
+        assert notifier.start() is first  # once
         await until(lambda: am.requests == 1)
         await until(clock.someone_sleeps)
         # A 400 is an answer, not an outage: no backoff; the resolution is done, the firing alert
