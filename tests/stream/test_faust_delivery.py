@@ -33,6 +33,9 @@ from streams.runtime.faust_delivery import BatchDeliveryConsumer, SlimMonitor, a
 # changes, read the new one and carry what changed over (or drop the override), then update these.
 FAUST_VERSION = "0.15.3"
 DRAIN_MESSAGES_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+# getmany checks the flow and the consumer generation between the messages it yields; the
+# batched delivery repeats those checks between the messages it delivers.
+GETMANY_SHA256 = "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e"
 
 TOPIC = "events"
 TP0, TP1 = TP(TOPIC, 0), TP(TOPIC, 1)
@@ -48,6 +51,13 @@ def test_the_overridden_fetch_loop_is_the_one_written_against():
     assert hashlib.sha256(source.encode()).hexdigest() == DRAIN_MESSAGES_SHA256, (
         "faust's Consumer._drain_messages changed: review BatchDeliveryConsumer against it")
     assert "_drain_messages" not in vars(faust_aiokafka.Consumer)  # the driver inherits the base class's
+
+
+def test_the_checks_between_messages_are_those_written_against():
+    source = inspect.getsource(UpstreamConsumer.getmany)
+    assert hashlib.sha256(source.encode()).hexdigest() == GETMANY_SHA256, (
+        "faust's Consumer.getmany changed: does BatchDeliveryConsumer._deliver_until_commit check the same?")
+    assert "getmany" not in vars(faust_aiokafka.Consumer)
 
 
 def test_what_the_slim_monitor_keeps_is_what_the_stall_check_reads():
