@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything cshealth needs on a fresh Debian machine: system packages
 # (Java, Maven, Prometheus, Alertmanager), the virtualenv with the package and
-# its test extra, and the Kafka broker jars in the cache. Safe to run again:
+# its test extra (from requirements.lock, hash-checked), and the Kafka broker jars in the cache. Safe to run again:
 # each step is skipped when already done. Sourced by streams/run.sh and tests/run.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,9 +27,12 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.cshealth-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing cshealth and its test extra into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  # Every package, build backend included, is the locked version and its file the hashed one:
+  # a changed or substituted file on the index fails the install instead of running here.
+  echo "setup: installing the locked dependencies (hash-checked) and cshealth into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 
