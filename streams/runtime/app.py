@@ -214,6 +214,8 @@ class HealthWorker:
         self.collector = CollectorPacing()
         self.store = FaustTableStore(self.table, self.outbox)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
+        if self.notifier:
+            self.metrics.alertmanager_pending.set_function(self.notifier.pending_count)
         self.positions = FaustPositions(self.app, settings.input_topics)
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
@@ -280,7 +282,7 @@ class HealthWorker:
         if self.notifier:
             @app.task
             async def page_on_call():  # its own task: a slow or absent Alertmanager never delays a tick
-                self.notifier.start()
+                await self.notifier.run()  # cancelled when the worker stops; closes its session
 
         @self.table.on_recover
         async def learn_customers():

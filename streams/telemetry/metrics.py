@@ -45,6 +45,9 @@ class Metrics:
         self.rebalances = Counter("cshealth_rebalances_total", "Partition rebalances seen by this worker", registry=r)
         self.alertmanager_posts = Counter("cshealth_alertmanager_posts_total", "Posts to Alertmanager", ["outcome"],
                                           registry=r)
+        self.alertmanager_pending = Gauge("cshealth_alertmanager_pending_alerts",
+                                          "Alerts waiting to be posted to Alertmanager: new, changed, resolved or due "
+                                          "for their resend", registry=r)
         self.customers = Gauge("cshealth_customers", "Customers in this worker's partitions by band and segment",
                                ["band", "segment"], registry=r)
         self.consumer_lag = Gauge("cshealth_consumer_lag", "Messages behind the high-water mark",

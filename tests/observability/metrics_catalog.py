@@ -65,6 +65,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("cshealth_rebalances_total", "counter"),
     Metric("cshealth_alertmanager_posts_total", "counter", {"outcome": ("ok", "error")}),
     # gauges
+    Metric("cshealth_alertmanager_pending_alerts", "gauge"),
     Metric("cshealth_customers", "gauge", {"band": BANDS, "segment": SEGMENTS}),
     Metric("cshealth_consumer_lag", "gauge", {"topic": TOPICS, "partition": None}),
     Metric("cshealth_assigned_partitions", "gauge"),
