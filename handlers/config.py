@@ -4,20 +4,24 @@ Defaults live in handlers/health_config.toml (commented there). Summary:
 
 | key | default | meaning |
 |---|---|---|
-| version | "2024.1" | stamped on every health change and alert |
+| version | "2026.1" | stamped on every health change and alert |
 | time.allowed_lateness_hours | 6 | tick for day D closes when watermark >= end of D + this |
 | time.dedupe_max_ids | 512 | event ids kept per customer (plus ids newer than 2 x lateness) |
 | windows.nps / satisfaction | 90 / 90 | rolling days for NPS and CSAT/CES |
 | windows.contacts / contact_baseline | 30 / 90 | contact window and the trailing baseline before it |
 | windows.mentions / mention_baseline | 7 / 28 | negative-mention window and its trailing baseline |
-| windows.tickets / revenue / activity_baseline | 30 / 90 / 180 | ticket, revenue (NRR), silence-gap windows |
-| weights.* | nps 20, csat 10, ces 5, sentiment 10, support 15, engagement 10, revenue 10, lifecycle 10, silence 10 | relative weights |
+| windows.tickets / revenue / activity_baseline | 30 / 90 / 180 | ticket, revenue (NRR), activity windows |
+| weights.* | nps 20, csat 10, ces 5, sentiment 10, support 15, engagement 10, revenue 10, lifecycle 10, silence 10, purchases 10 | relative weights; an unknown component keeps its weight |
+| priors.* | 50 each | where an unknown component stands |
+| evidence.* | see file | evidence at which a component's sd is prior_sd / sqrt(2) |
 | uncertainty.min_responses | 1 | fewer responses in window: component unknown |
-| uncertainty.prior_responses | 2.0 | shrink survey/sentiment components toward neutral 50 |
+| uncertainty.prior_responses | 2.0 | shrink survey/sentiment components toward their prior |
 | uncertainty.survey_half_life_days / sentiment_half_life_days | 45 / 7 | decay of inputs to the score |
-| components.* | see file | penalties and scales of the component scores |
-| bands.green_enter/green_exit/red_enter/red_exit | 75/70/40/45 | hysteresis thresholds |
-| bands.min_dwell_days / change_step | 2 / 5.0 | dwell before a band change; score step for a change |
+| uncertainty.prior_sd / interval | 25 / 0.8 | sd of an unknown component; coverage of the score's interval |
+| components.* | see file | scales of the (continuous) component readings |
+| purchases.* / activity.* | see file | BG/NBD model and parameters of the purchases and activity (silence) components |
+| bands.green_enter/green_exit/red_enter/red_exit | 68/65/42/45 | hysteresis thresholds (red on the interval's upper end) |
+| bands.min_dwell_days / change_step / rise_step | 2 / 4 / 15 | dwell before a band change; fall and rise that emit a change |
 | clv.expected_lifetime_years / min_tenure_days | 3.0 / 90 | predicted CLV |
 | referrals.champion_min_referrals | 3 | champion threshold |
 | alerts.<rule>.severity / cooldown_days / enabled | per rule | plus rule parameters (see file) |
@@ -28,10 +32,11 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 DEFAULT_PATH = Path(__file__).with_name("health_config.toml")
-COMPONENTS = ("nps", "csat", "ces", "sentiment", "support", "engagement", "revenue", "lifecycle", "silence")
+COMPONENTS = ("nps", "csat", "ces", "sentiment", "support", "engagement", "revenue", "lifecycle", "silence",
+              "purchases")
 
 
 class ConfigError(ValueError):
@@ -75,6 +80,7 @@ class Weights(_Strict):
     revenue: float = Field(10, ge=0)
     lifecycle: float = Field(10, ge=0)
     silence: float = Field(10, ge=0)
+    purchases: float = Field(10, ge=0)
 
     @model_validator(mode="after")
     def _some_weight(self) -> "Weights":
@@ -83,37 +89,62 @@ class Weights(_Strict):
         return self
 
 
+def _per_component(name: str, doc: str, default: float, bounds: dict, **overrides: float) -> type:
+    """A model with one float field per component (as strict and frozen as the rest)."""
+    fields = {n: (float, Field(overrides.get(n, default), **bounds)) for n in COMPONENTS}
+    return create_model(name, __base__=_Strict, __doc__=doc, **fields)
+
+
+Priors = _per_component("Priors", "Neutral prior per component: where an unknown component stands.",
+                        50.0, {"gt": 0, "lt": 100})
+Evidence = _per_component("Evidence", "Per component, the evidence at which its sd is prior_sd / sqrt(2).",
+                          2.0, {"gt": 0}, sentiment=3.0, engagement=3.0, revenue=1.0, lifecycle=1.0,
+                          silence=3.0, purchases=1.0)
+
+
 class Uncertainty(_Strict):
     min_responses: int = Field(1, ge=1)
     prior_responses: float = Field(2.0, ge=0)
     survey_half_life_days: float = Field(45, gt=0)
     sentiment_half_life_days: float = Field(7, gt=0)
+    prior_sd: float = Field(25.0, gt=0, le=100)
+    interval: float = Field(0.8, gt=0, lt=1)
 
 
 class Components(_Strict):
-    ticket_penalty: float = Field(5.0, ge=0)
-    reopen_penalty: float = Field(10.0, ge=0)
-    recurring_penalty: float = Field(20.0, ge=0)
-    contact_log2_penalty: float = Field(30.0, ge=0)
-    spike_penalty: float = Field(10.0, ge=0)
-    nrr_zero_score: float = Field(0.5, ge=0)
-    nrr_full_score: float = Field(1.2, gt=0)
+    support_half_load: float = Field(4.0, gt=0)
+    reopen_weight: float = Field(2.0, ge=0)
+    recurring_weight: float = Field(4.0, ge=0)
+    contact_log2_scale: float = Field(1.5, gt=0)
+    spike_factor: float = Field(0.25, ge=0)
+    nrr_steepness: float = Field(6.0, gt=0)
     activation_target_days: int = Field(30, ge=1)
+    tenure_half_days: float = Field(30.0, gt=0)
 
-    @model_validator(mode="after")
-    def _nrr_order(self) -> "Components":
-        if self.nrr_zero_score >= self.nrr_full_score:
-            raise ValueError("nrr_zero_score must be < nrr_full_score")
-        return self
+
+class BgNbd(_Strict):
+    """BG/NBD population parameters (days): rate ~ Gamma(r, alpha), dropout ~ Beta(a, b)."""
+    model: Literal["bgnbd", "none"] = "bgnbd"
+    r: float = Field(0.25, gt=0)
+    alpha: float = Field(33.0, gt=0)
+    a: float = Field(0.75, gt=0)
+    b: float = Field(2.2, gt=0)
+    horizon_days: float = Field(90.0, gt=0, le=3650)
+
+    @property
+    def params(self):
+        from handlers.metrics.bgnbd import Params
+        return Params(self.r, self.alpha, self.a, self.b)
 
 
 class Bands(_Strict):
-    green_enter: float = Field(75.0, ge=0, le=100)
-    green_exit: float = Field(70.0, ge=0, le=100)
-    red_enter: float = Field(40.0, ge=0, le=100)
-    red_exit: float = Field(45.0, ge=0, le=100)
+    green_enter: float = Field(68.0, ge=0, le=100)
+    green_exit: float = Field(65.0, ge=0, le=100)
+    red_enter: float = Field(42.0, ge=0, le=100)   # on the interval's upper end
+    red_exit: float = Field(45.0, ge=0, le=100)    # on the interval's upper end
     min_dwell_days: int = Field(2, ge=1, le=365)
-    change_step: float = Field(5.0, gt=0, le=100)
+    change_step: float = Field(4.0, gt=0, le=100)  # a fall this large emits a health change
+    rise_step: float = Field(15.0, gt=0, le=100)   # a rise this large emits a health change
 
     @model_validator(mode="after")
     def _ordered(self) -> "Bands":
@@ -144,7 +175,6 @@ class ScoreDropRule(Rule):
     points: float = Field(20.0, gt=0, le=100)
     window_days: int = Field(14, ge=1, le=365)
     out_of_green: bool = True  # only once the fall has moved the customer out of the green band
-    min_components: int = Field(5, ge=1, le=9)  # only when the score rests on this many known components
 
 
 class DetractorRule(Rule):
@@ -185,7 +215,11 @@ class HealthConfig(_Strict):
     windows: Windows = Windows()
     weights: Weights = Weights()
     uncertainty: Uncertainty = Uncertainty()
+    priors: Priors = Priors()
+    evidence: Evidence = Evidence()
     components: Components = Components()
+    purchases: BgNbd = BgNbd()
+    activity: BgNbd = BgNbd(r=18.5, alpha=80.75, a=6.5, b=1558.0, horizon_days=30.0)
     bands: Bands = Bands()
     clv: Clv = Clv()
     referrals: Referrals = Referrals()

@@ -8,10 +8,12 @@ function of the set of events, not their arrival order.
 Quiet stretches are skipped when provably nothing can happen: between "change
 days" (an event day, or an event day plus a window length: when data enters or
 leaves a window; a silence-threshold crossing; a score peak expiring) every
-component is either constant, decays monotonically toward 50 by at most
-amplitude x (1 - 0.5 ** (k / half_life)), or moves linearly. If the score
-cannot reach the emission step, a band threshold or the score_drop threshold
-within k days, those k ticks would change nothing and are not evaluated.
+component is either constant, decays monotonically toward its prior by at most
+amplitude x (1 - 0.5 ** (k / half_life)), moves linearly, or moves monotonically
+as a known function of the quiet days (("at", fn)); its uncertainty (the
+interval) is constant. If the score cannot reach the emission step, a band
+threshold or the score_drop threshold within k days, those k ticks would change
+nothing and are not evaluated.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import bisect
 from handlers import alerts, bands, rules
 from handlers.config import COMPONENTS
 from handlers.metrics import FAMILIES, lifecycle
-from handlers.score import attribute, combine, explain, health_dict
+from handlers.score import attribute, combine, explain, half_width, health_dict, overall_prior
 from handlers.timeutil import end_of_day, iso
 
 EPS = 1e-6
@@ -47,7 +49,8 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
     health_changes None: update the state as usual but do not build the change records."""
     comps = components(state, day, config, plan)
     score, contrib = combine(comps, config)
-    bands.step(state, score, config.bands)
+    half = half_width(comps, config)
+    bands.step(state, score, config.bands, half)
     cached = []
 
     def health() -> dict:
@@ -56,30 +59,38 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
         return cached[0]
 
     last = state.last_emit
-    if score is not None and (last is None or state.band != last[2] or abs(score - last[1]) >= config.bands.change_step):
+    if last is None or state.band != last[2] or _stepped(score - last[1], config.bands):
         if health_changes is not None:
-            health_changes.append(_change(state, day, score, contrib, comps, last, health(), config))
-        state.last_emit = [day, round(score, 2), state.band, {n: round(comps[n].score, 3) for n in contrib}]
+            health_changes.append(_change(state, day, score, half, comps, last, health(), config))
+        state.last_emit = [day, round(score, 2), state.band,
+                           {n: round(comps[n].score, 3) for n in contrib if comps[n].score is not None}]
         state.peaks.append([day, round(score, 2)])
-    conds = rules.conditions(state, day, score, comps, config)
+    conds = rules.conditions(state, day, score, half, comps, config)
     if conds or state.active:
         alert_out.extend(alerts.transitions(state, day, conds, health, config))
     return score, comps
 
 
-def _change(state, day, score, contrib, comps, last, health, config) -> dict:
+def _stepped(moved: float, b) -> bool:
+    """A move worth a health change: a fall of change_step, or a rise of rise_step (good news is
+    less urgent; a calm stream for healthy customers, whose scores mostly rise as evidence comes)."""
+    return moved <= -b.change_step or moved >= b.rise_step
+
+
+def _change(state, day, score, half, comps, last, health, config) -> dict:
     prev_score = None if last is None else last[1]
-    delta = score - (prev_score or 0.0)
-    notes = {n: comps[n].text for n in COMPONENTS}
-    if last is None:
-        text, parts = explain(delta, contrib, notes, initial=True)
-    else:
-        now = {n: comps[n].score for n in contrib}
-        text, parts = explain(delta, attribute(prev_score, last[3], now, config), notes)
+    start = overall_prior(config) if last is None else prev_score
+    delta = score - start
+    before = {} if last is None else last[3]  # the first score is explained as its move from the prior
+    since = None if last is None else last[0]
+    notes = {n: comps[n].why(since) for n in COMPONENTS}
+    after = {n: comps[n].score for n in COMPONENTS if comps[n].score is not None}
+    text, parts = explain(delta, attribute(before, after, config), notes, initial=last is None, start=start)
     return {
         "customer_id": state.customer_id,
         "occurred_at": iso(end_of_day(day)),
         "score": round(score, 1),
+        "interval": health["interval"],
         "previous_score": None if prev_score is None else round(prev_score, 1),
         "delta": round(delta, 1),
         "band": state.band,
@@ -127,17 +138,23 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
         crossing = day - sil["silence_days"] + int(sil["threshold_days"]) + 1
         if crossing > day:
             limit = min(limit, crossing - 1)
+    waited = comps["lifecycle"].value.get("days_waiting")
+    if waited is not None:  # the day a waiting customer's onboarding counts as stalled
+        stalls = day - waited + config.alerts.silence.onboarding_days
+        if stalls > day:
+            limit = min(limit, stalls - 1)
     limit = min(limit, due)
     if limit <= day:
         return day
-    if score is None:  # nothing known: nothing continuous either
-        return limit
     if state.pending is not None:
         return day
-    lo, hi = 0, limit - day  # largest k with safe(k); safe is monotone in k
+    half = half_width(comps, config)
+    if _safe(state, day, score, half, comps, limit - day, config):  # the usual case: the whole stretch
+        return limit
+    lo, hi = 0, limit - day - 1  # largest k with safe(k); safe is monotone in k
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _safe(state, day, score, comps, mid, config):
+        if _safe(state, day, score, half, comps, mid, config):
             lo = mid
         else:
             hi = mid - 1
@@ -145,31 +162,42 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
 
 
 def _drift(comps: dict, k: int, config) -> float:
-    known = [n for n in COMPONENTS if comps[n].score is not None and getattr(config.weights, n) > 0]
-    total = sum(getattr(config.weights, n) for n in known)
+    """Bound on how far the score can move in k quiet days."""
     bound = 0.0
-    for n in known:
-        d = comps[n].drift
-        if d is None:
+    total = sum(getattr(config.weights, n) for n in COMPONENTS)
+    for n in COMPONENTS:
+        c = comps[n]
+        d = c.drift
+        w = getattr(config.weights, n)
+        if d is None or c.score is None or w <= 0:
             continue
-        move = d[2] * (1.0 - 0.5 ** (k / d[1])) if d[0] == "decay" else d[1] * k
-        bound += getattr(config.weights, n) / total * move
+        kind = d[0]
+        if kind == "decay":
+            move = d[2] * (1.0 - 0.5 ** (k / d[1]))
+        elif kind == "linear":
+            move = d[1] * k
+        else:  # ("at", fn): monotone, so its end point bounds the move
+            move = abs(min(100.0, max(0.0, d[1](k))) - c.score)
+        bound += w / total * move
     return bound
 
 
-def _safe(state, day: int, score: float, comps: dict, k: int, config) -> bool:
+def _safe(state, day: int, score: float, half: float, comps: dict, k: int, config) -> bool:
     d = _drift(comps, k, config) + EPS
     b = config.bands
-    if bands.candidate(state.band, score - d, b) != state.band or bands.candidate(state.band, score + d, b) != state.band:
+    if (bands.candidate(state.band, score - d, b, half) != state.band
+            or bands.candidate(state.band, score + d, b, half) != state.band):
         return False
-    if abs(score - state.last_emit[1]) + d >= b.change_step:
+    moved = score - state.last_emit[1]
+    if _stepped(moved - d, b) or _stepped(moved + d, b):
         return False
     # score_drop: peaks only expire during the stretch, so the peak falls from `top` to `top_end`.
     rule = config.alerts.score_drop
     top = rules.peak(state, day, rule.window_days)
     if top is None:
         return True
-    if top - score >= rule.points:  # holds now: must hold at the lowest peak and highest score
+    hi = score + half  # the rule reads the upper end of the interval
+    if top - hi >= rule.points:  # holds now: must hold at the lowest peak and highest score
         top_end = rules.peak(state, day + k, rule.window_days)
-        return top_end is not None and top_end - (score + d) >= rule.points
-    return top - (score - d) < rule.points
+        return top_end is not None and top_end - (hi + d) >= rule.points
+    return top - (hi - d) < rule.points

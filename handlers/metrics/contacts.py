@@ -63,10 +63,12 @@ def components(state, day: int, config) -> dict[str, Component]:
         return {"engagement": unknown("no contact baseline yet", contacts=inbound + outbound)}
     total = inbound + outbound
     r = math.log2((total + 1) / (base + 1))
-    score = 100.0 - config.components.contact_log2_penalty * abs(r)
+    # The usual level reads 100; each way off it lower, smoothly (r = +-scale reads 50).
+    score = 100.0 / (1.0 + (r / config.components.contact_log2_scale) ** 2)
     word = "quieter" if r < 0 else "louder"
+    base_n = base * config.windows.contact_baseline / config.windows.contacts
     return {"engagement": Component(score, {"contacts": total, "baseline": base, "log2_ratio": r},
-                                    ("{} contacts vs usual {:.1f} ({})", (total, base, word)))}
+                                    ("{} contacts vs usual {:.1f} ({})", (total, base, word)), evidence=base_n)}
 
 
 def change_sources(state, config) -> list[tuple]:

@@ -14,11 +14,21 @@ onboarding is the stalled-onboarding signal). Active days are close to a Poisson
 process, so a silence of k mean gaps happens by chance with probability ~e^-k per
 gap: k x median (median = 0.69 x mean) with k = 3 was crossed by 1 gap in 8.
 Bucket (activity): day -> number of active events.
+
+Components: lifecycle (cancelled 0; activated rises from the prior toward 100 with tenure,
+tenure_half_days to halfway; signed up and waiting falls from the prior, to half of it after
+activation_target_days) and silence, the activity rhythm: a BG/NBD reading (activity.* parameters)
+of the active days in the activity window, i.e. expected active days in the next
+activity.horizon_days against a customer with no history yet (which reads the prior). It falls
+continuously as a silence grows long for the customer's own rhythm, and ranks busier customers higher.
 """
 from __future__ import annotations
 
+import math
+
 from handlers.events import Account, Interaction, Purchase, Survey, Ticket
-from handlers.score import Component, unknown
+from handlers.metrics import bgnbd
+from handlers.score import Component, relative, unknown
 from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of, iso
 
@@ -112,28 +122,74 @@ def read(state, as_of_ms: int, config) -> dict:
 
 
 def components(state, day: int, config) -> dict[str, Component]:
-    out = {}
+    return {"lifecycle": _lifecycle(state, day, config), "silence": _activity(state, day, config)}
+
+
+def _lifecycle(state, day: int, config) -> Component:
     cancelled = _at_or_before(state, "cancelled_at", day)
     signed = _at_or_before(state, "signed_up_at", day)
+    activated = _at_or_before(state, "activated_at", day)
+    c, p = config.components, config.priors.lifecycle
     if cancelled is not None:
-        out["lifecycle"] = Component(0.0, {"cancelled_at": iso(cancelled)}, "cancelled")
-    elif _at_or_before(state, "activated_at", day) is not None:
-        out["lifecycle"] = Component(100.0, {"activated": True}, "activated")
-    elif signed is not None:
-        target = config.components.activation_target_days
+        return Component(0.0, {"cancelled_at": iso(cancelled)}, "cancelled", evidence=math.inf)
+    if activated is not None:
+        since = day - day_of(activated)
+        half = c.tenure_half_days
+
+        def tenure(k: int) -> float:
+            d = max(0, since + k)
+            return p + (100.0 - p) * d / (d + half)
+
+        return Component(tenure(0), {"activated": True, "days_active": since},
+                         ("activated {} days ago", (since,)), ("at", tenure), evidence=1.0)
+    if signed is not None:
+        target = c.activation_target_days
         waited = day - day_of(signed)
-        out["lifecycle"] = Component(100.0 - 50.0 * waited / target, {"activated": False, "days_waiting": waited},
-                                     ("not activated after {} days", (waited,)), ("linear", 50.0 / target))
+
+        def waiting(k: int) -> float:
+            return p * target / (target + max(0, waited + k))
+
+        return Component(waiting(0), {"activated": False, "days_waiting": waited},
+                         ("not activated after {} days", (waited,)), ("at", waiting), evidence=1.0)
+    return unknown("no account lifecycle data")
+
+
+def rhythm(state, day: int, config) -> tuple[int, int, int] | None:
+    """(repeat active days x, first, last active day) within the activity window ending at day; an
+    older activity (pruned) counts as a single day. None when nothing was ever active."""
+    lo = day - config.windows.activity_baseline
+    days = [d for d in state.activity if lo < d <= day]
+    if not days:
+        floor = state.activity_floor
+        past = [d for d in state.activity if d <= lo]
+        old = max(past) if past else floor
+        return None if old is None or old > day else (0, old, old)
+    return len(days) - 1, min(days), max(days)
+
+
+def _activity(state, day: int, config) -> Component:
+    h = rhythm(state, day, config)
+    if h is None:
+        return unknown("no activity yet")
+    x, first, last = h
+    m, p = config.activity, config.priors.silence
+    params, horizon = m.params, m.horizon_days
+    base = bgnbd.expected_new(horizon, params)
+
+    def at(k: int) -> float:
+        return relative(bgnbd.expected(horizon, x, float(last - first), float(day + k - first), params), base, p)
+
+    quiet = day - last
+    usual = (last - first) / x if x else None
+    quiet_n, threshold = silence(state, day, config)
+    value = {"silence_days": quiet_n, "threshold_days": threshold, "active_days": x + 1}
+    if usual is None:
+        note = ("{} days quiet, one active day so far", (quiet,))
     else:
-        out["lifecycle"] = unknown("no account lifecycle data")
-    quiet, threshold = silence(state, day, config)
-    if quiet is None:
-        out["silence"] = unknown("no activity yet")
-    else:
-        out["silence"] = Component(100.0 * (1.0 - quiet / (2.0 * threshold)),
-                                   {"silence_days": quiet, "threshold_days": threshold},
-                                   ("{} days quiet (usual limit {:.0f})", (quiet, threshold)), ("linear", 50.0 / threshold))
-    return out
+        note = ("{} days quiet, usually active every {:.1f} days", (quiet, usual))
+    return Component(at(0), value, note, ("at", at), evidence=x + 1.0, latest=last,
+                     drift_note=("quiet for {} days (usually active every {})",
+                                 (quiet, "?" if usual is None else f"{usual:.1f} days")))
 
 
 def change_sources(state, config) -> list[tuple]:

@@ -75,11 +75,23 @@ def components(state, day: int, config) -> dict[str, Component]:
         num, den = num + wt * (50.0 * b[1] + 50.0 * b[0]), den + wt * b[0]
     _, _, neg, base = figures(state, day, config)
     x = spike(neg, base)
-    decayed = shrunk(num, den, u.prior_responses)
-    score = decayed - config.components.spike_penalty * max(0.0, x - 1.0)
+    p = config.priors.sentiment
+    decayed = shrunk(num, den, u.prior_responses, p)
+    # A burst of negatives above the usual divides the reading (never below 0, never a cliff).
+    score = decayed / (1.0 + config.components.spike_factor * max(0.0, x - 1.0))
+    last = max(d for d, b in rows if b[0])
+    if neg:
+        note = ("{} negative of {} mentions this week, {:.1f}x the usual", (neg, _in_week(rows, day, w.mentions), x))
+    else:
+        note = ("mean sentiment {:+.2f} over {} mentions", ((decayed - p) / 50.0, n))
     return {"sentiment": Component(score, {"mentions": n, "negative_mentions": neg, "baseline": base, "spike": x},
-                                   ("{} negative mentions, {:.1f}x baseline", (neg, x)),
-                                   ("decay", u.sentiment_half_life_days, abs(decayed - 50.0)))}
+                                   note, ("decay", u.sentiment_half_life_days, abs(decayed - p)),
+                                   evidence=n, latest=last,
+                                   drift_note=("no mentions for {} days: fading toward neutral", (day - last,)))}
+
+
+def _in_week(rows, day: int, days: int) -> int:
+    return sum(b[0] for d, b in rows if d > day - days)
 
 
 def change_sources(state, config) -> list[tuple]:

@@ -87,13 +87,16 @@ def components(state, day: int, config) -> dict[str, Component]:
     prom = det = tot = 0.0
     for w, b in aged(rows, day, hl):
         prom, det, tot = prom + w * b[0], det + w * b[2], tot + w * (b[0] + b[1] + b[2])
-    # Component = 50 + NPS/2, with decayed answers and prior_responses of neutral 50.
-    score = shrunk(50.0 * (prom - det) + 50.0 * tot, tot, config.uncertainty.prior_responses)
+    # Component = 50 + NPS/2, with decayed answers and prior_responses pseudo-answers at the prior.
+    p = config.priors.nps
+    score = shrunk(50.0 * (prom - det) + 50.0 * tot, tot, config.uncertainty.prior_responses, p)
     plain = nps_value(sum(b[0] for _, b in rows), sum(b[2] for _, b in rows), n)
     tag = ("promoter", "passive", "detractor")[category(latest)]
+    last_day = max(d for d, _ in rows)
     return {"nps": Component(score, {"nps": round(plain, 1), "responses": n, "latest": latest},
-                             ("NPS {:+.0f} on {} response(s), latest {} ({})", (plain, n, latest, tag)),
-                             ("decay", hl, abs(score - 50.0)))}
+                             ("latest answer {} ({}), NPS {:+.0f} on {}", (latest, tag, plain, n)),
+                             ("decay", hl, abs(score - p)), evidence=n, latest=last_day,
+                             drift_note=("no NPS answer for {} days: fading toward neutral", (day - last_day,)))}
 
 
 def change_sources(state, config) -> list[tuple]:

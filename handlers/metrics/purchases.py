@@ -13,21 +13,29 @@ Definitions (amounts are in the event's currency; no FX conversion):
   start = contract_value in force at the window start (customers without one are
   not counted: null); churned = everything (NRR 0) when cancelled inside the window.
 Bucket: day -> [purchases, purchase amount, expansion, contraction, refunds].
+Totals: [purchases, gross, refunds, first_ms, last_ms, distinct purchase days].
+The purchases component (when purchases.model = "bgnbd") is a BG/NBD reading of the purchase days up
+to the tick: expected purchase days in the next purchases.horizon_days against those of a customer
+with no history yet (which reads the prior), so buying more often, or recently for one's rhythm,
+ranks higher, continuously.
 """
 from __future__ import annotations
 
 import bisect
 
+import math
+
 from handlers.buckets import window
 from handlers.events import Purchase
+from handlers.metrics import bgnbd
 from handlers.metrics.lifecycle import lifecycle_days
-from handlers.score import Component, unknown
+from handlers.score import Component, relative, unknown
 from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of, iso
 
 PURCHASE_KINDS = frozenset(("new", "repeat", "renewal", "expansion"))
 
-CONSTANT = True
+CONSTANT = False  # the purchases component (BG/NBD) moves every day without a purchase
 
 
 def fold(state, event, config) -> None:
@@ -38,6 +46,9 @@ def fold(state, event, config) -> None:
     if b is None:
         b = state.purchases[day] = [0, 0.0, 0.0, 0.0, 0.0]
     if kind in PURCHASE_KINDS:
+        if len(t) < 6:  # states from before distinct purchase days were counted
+            t.append(t[0])
+        t[5] += b[0] == 0  # a new purchase day (BG/NBD counts days, not orders)
         b[0] += 1
         b[1] += amount
         t[0] += 1
@@ -91,7 +102,7 @@ def nrr(state, day: int, config) -> tuple[float | None, float | None]:
 
 def read(state, as_of_ms: int, config) -> dict:
     day = day_of(as_of_ms)
-    count, gross, refunds, first_ms, last_ms = state.totals
+    count, gross, refunds, first_ms, last_ms = state.totals[:5]
     exp, con, ref = window_revenue(state, day, config)
     mov = gross / count if count else None
     predicted = None
@@ -119,12 +130,58 @@ def read(state, as_of_ms: int, config) -> dict:
 
 
 def components(state, day: int, config) -> dict[str, Component]:
+    out = {"purchases": buying(state, day, config)}
     ratio, start = nrr(state, day, config)
     if ratio is None:
-        return {"revenue": unknown("no contract value at window start")}
+        out["revenue"] = unknown("no contract value at window start")
+        return out
     c = config.components
-    score = 100.0 * (ratio - c.nrr_zero_score) / (c.nrr_full_score - c.nrr_zero_score)
-    return {"revenue": Component(score, {"nrr": round(ratio, 4), "starting_recurring": start}, ("NRR {:.0f}%", (100 * ratio,)))}
+    p = config.priors.revenue
+    # NRR 100% reads the prior; logistic in log NRR, so it never saturates.
+    score = 100.0 / (1.0 + (100.0 - p) / p * math.exp(-c.nrr_steepness * math.log(max(ratio, 1e-6))))
+    out["revenue"] = Component(score, {"nrr": round(ratio, 4), "starting_recurring": start},
+                               ("NRR {:.0f}%", (100 * ratio,)), evidence=1.0)
+    return out
+
+
+def history(state, day: int) -> tuple[int, int, int] | None:
+    """(repeat purchase days x, first purchase day, last purchase day) up to day; None before any.
+    Days newer than `day` are taken out of the lifetime totals (a tick reads nothing after its day)."""
+    t = state.totals
+    if not t[0] or day_of(t[3]) > day:
+        return None
+    days = t[5] if len(t) > 5 else t[0]
+    later = 0
+    last = None
+    for d, b in state.purchases.items():
+        if b[0]:
+            if d > day:
+                later += 1
+            elif last is None or d > last:
+                last = d
+    if last is None:  # every purchase up to day was pruned: the newest pruned is at most the floor
+        last = min(day_of(t[4]), day - 1)
+    return max(0, days - later - 1), day_of(t[3]), last
+
+
+def buying(state, day: int, config) -> Component:
+    m = config.purchases
+    h = history(state, day) if m.model == "bgnbd" else None
+    if h is None:
+        return unknown("no purchases yet" if m.model == "bgnbd" else "purchase model off")
+    x, first, last = h
+    params, horizon, p = m.params, m.horizon_days, config.priors.purchases
+    base = bgnbd.expected_new(horizon, params)
+
+    def at(k: int) -> float:
+        return relative(bgnbd.expected(horizon, x, float(last - first), float(day + k - first), params), base, p)
+
+    score = at(0)
+    quiet = day - last
+    note = ("{} purchase days, last {} days ago", (x + 1, quiet))
+    return Component(score, {"purchase_days": x + 1, "days_since_purchase": quiet},
+                     note, ("at", at), evidence=x + 1.0, latest=last,
+                     drift_note=("no purchase for {} days: expected fewer", (quiet,)))
 
 
 def change_sources(state, config) -> list[tuple]:

@@ -57,24 +57,35 @@ def components(state, day: int, config) -> dict[str, Component]:
     cn, top2, en, esum = _sums(found)
     u = config.uncertainty
     num_c = den_c = num_e = den_e = 0.0
-    for w, b in aged(found, day, u.survey_half_life_days):
+    last_c = last_e = None
+    for (d, b), (w, _) in zip(found, aged(found, day, u.survey_half_life_days)):
         num_c, den_c = num_c + w * 100.0 * b[1], den_c + w * b[0]
         # CES 1..7 mapped to 0..100: (score - 1) / 6 * 100 per answer.
         num_e, den_e = num_e + w * (b[3] - b[2]) * 100.0 / 6.0, den_e + w * b[2]
+        if b[0] and (last_c is None or d > last_c):
+            last_c = d
+        if b[2] and (last_e is None or d > last_e):
+            last_e = d
     hl = u.survey_half_life_days
     out = {}
     if cn < u.min_responses:
         out["csat"] = unknown(("{} responses (< {})", (cn, u.min_responses)), responses=cn)
     else:
-        score = shrunk(num_c, den_c, u.prior_responses)
+        p = config.priors.csat
+        score = shrunk(num_c, den_c, u.prior_responses, p)
         out["csat"] = Component(score, {"csat": round(100.0 * top2 / cn, 1), "responses": cn},
-                                ("CSAT {:.0f}% on {}", (100.0 * top2 / cn, cn)), ("decay", hl, abs(score - 50.0)))
+                                ("{} of {} answers satisfied (4-5)", (top2, cn)), ("decay", hl, abs(score - p)),
+                                evidence=cn, latest=last_c,
+                                drift_note=("no CSAT answer for {} days: fading toward neutral", (day - last_c,)))
     if en < u.min_responses:
         out["ces"] = unknown(("{} responses (< {})", (en, u.min_responses)), responses=en)
     else:
-        score = shrunk(num_e, den_e, u.prior_responses)
+        p = config.priors.ces
+        score = shrunk(num_e, den_e, u.prior_responses, p)
         out["ces"] = Component(score, {"ces": round(esum / en, 2), "responses": en},
-                               ("CES {:.1f}/7 on {}", (esum / en, en)), ("decay", hl, abs(score - 50.0)))
+                               ("effort {:.1f}/7 on {}", (esum / en, en)), ("decay", hl, abs(score - p)),
+                               evidence=en, latest=last_e,
+                               drift_note=("no CES answer for {} days: fading toward neutral", (day - last_e,)))
     return out
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from handlers.buckets import window
 from handlers.events import Ticket
-from handlers.score import Component, unknown
+from handlers.score import Component, relative, unknown
 from handlers.state import by_day
 from handlers.timeutil import DAY_MS, day_of
 
 STATUS = {"opened": 0, "closed": 1, "reopened": 2}
 MAX_TRACKED = 256
 
-CONSTANT = True
+CONSTANT = False  # support reads the observed days (first month of a customer)
 
 
 def fold(state, event, config) -> None:
@@ -105,15 +105,33 @@ def read(state, as_of_ms: int, config) -> dict:
 
 
 def components(state, day: int, config) -> dict[str, Component]:
-    # Never had a ticket: unknown (no evidence), not "perfect".
-    if state.first_ticket_ms is None or day_of(state.first_ticket_ms) > day:
-        return {"support": unknown("no tickets yet")}
+    """Support load as a ticket rate: (support_half_load + load) / (window + observed days), i.e. the
+    window's load shrunk toward support_half_load tickets per window, the rate that reads the prior.
+    A customer seen for a while without tickets reads above the prior, and each ticket lowers it: a
+    ticket never raises the score. Observed days count from the customer's first event."""
+    if state.first_day is None or state.first_day > day:
+        return {"support": unknown("no events yet")}
     opened, reopened, _ = figures(state, day, config)
     rec = recurring(bursts(state, day, config), config)
     c = config.components
-    score = 100.0 - c.ticket_penalty * (opened + reopened) - c.reopen_penalty * reopened - c.recurring_penalty * len(rec)
-    note = ("{} tickets, {} reopened{}", (opened + reopened, reopened, f", recurring {', '.join(rec)}" if rec else ""))
-    return {"support": Component(score, {"tickets": opened + reopened, "reopened": reopened, "recurring": rec}, note)}
+    load = opened + reopened + c.reopen_weight * reopened + c.recurring_weight * len(rec)
+    w = config.windows.tickets
+    p = config.priors.support
+    base = c.support_half_load / w
+
+    def at(k: int) -> float:
+        observed = min(w, day + k - state.first_day)
+        return relative(base, (c.support_half_load + load) / (w + observed), p)
+
+    last = max((d for d, b in window(state.tickets, day, w) if b[0] or b[2]), default=None)
+    if opened + reopened:
+        note = ("{} tickets in {} days, {} reopened{}", (opened + reopened, w, reopened,
+                                                        f", recurring {', '.join(rec)}" if rec else ""))
+    else:
+        note = ("no tickets in {} days", (min(w, day - state.first_day),))
+    return {"support": Component(at(0), {"tickets": opened + reopened, "reopened": reopened, "recurring": rec}, note,
+                                 ("at", at), evidence=1.0 + opened + reopened, latest=last,
+                                 drift_note=("no new ticket for {} days", (day - last,)) if last is not None else None)}
 
 
 def change_sources(state, config) -> list[tuple]:

@@ -38,7 +38,10 @@ def test_load_from_path(tmp_path):
     ({"version": "x", "weights": {"usage": 10}}, "weights.usage: unknown key"),
     ({"version": "x", "alerts": {"silence": {"severity": "loud"}}}, "alerts.silence.severity"),
     ({"weights": {}}, "version: Field required"),
-    ({"version": "x", "components": {"nrr_zero_score": 2.0}}, "nrr_zero_score must be < nrr_full_score"),
+    ({"version": "x", "priors": {"nps": 100}}, "priors.nps: Input should be less than 100"),
+    ({"version": "x", "priors": {"usage": 50}}, "priors.usage: unknown key"),
+    ({"version": "x", "purchases": {"model": "pareto"}}, "purchases.model: Input should be 'bgnbd' or 'none'"),
+    ({"version": "x", "uncertainty": {"interval": 1.0}}, "uncertainty.interval: Input should be less than 1"),
 ])
 def test_invalid_config_fails_fast_with_one_line(data, expected):
     with pytest.raises(ConfigError) as err:
