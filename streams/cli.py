@@ -253,8 +253,10 @@ def demo(customers: int, days: int, rate: float, web_port: int, seed: int) -> No
 
 def _register_optional_commands() -> None:
     from streams.bench.run import bench_command
+    from streams.validation.cli import validate_command
 
     main.add_command(bench_command, "bench")
+    main.add_command(validate_command, "validate")
 
 
 _register_optional_commands()
