@@ -91,6 +91,8 @@ def kafka_status(data_dir: Path) -> None:
         click.echo("not running")
         sys.exit(1)
     click.echo(info.bootstrap)
+    if info.env_file:
+        click.echo(f"client settings: source {info.env_file}")
 
 
 @main.command("topics")

@@ -82,6 +82,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
 
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value and (urlsplit(value).username or urlsplit(value).password):
+            # The notifier names the URL in its log lines; a password in it would be logged.
+            raise ValueError("holds a user or password; cshealth takes no credentials in URLs (they reach logs)")
+        return value
+
     @field_validator("security_protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:

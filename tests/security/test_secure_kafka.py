@@ -70,9 +70,12 @@ def test_streaming_over_sasl_ssl_equals_the_replay_and_views_need_the_token(
         assert get(f"{worker.url}/customers/bad%01id", TOKEN)[0] == 400
     for worker in (first, second):
         worker.stop()
-        log = worker.log_path.read_text(errors="replace")
+    logs = [worker.log_path for worker in (first, second)] + [
+        secure_kafka.data_dir / name for name in ("server.log", "broker.out")]
+    for path in logs:
+        text = path.read_text(errors="replace")
         for secret in [*secure_kafka.secrets(), TOKEN]:
-            assert secret not in log, f"a secret is in {worker.log_path.name}"
+            assert secret not in text, f"a secret is in {path.name}"
 
 
 def test_topics_and_tail_over_sasl_ssl(secure_kafka, secure_environ, unique_prefix):

@@ -57,6 +57,8 @@ def no_security_environment(monkeypatch):
     ({"ssl_cafile": "/etc/hostname"}, "CSHEALTH_SSL_CAFILE", "uses no TLS"),
     ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "CSHEALTH_SSL_CAFILE", "no such file"),
     ({"web_token": SECRET, "web_token_file": "/etc/hostname"}, "CSHEALTH_WEB_TOKEN_FILE", "give one"),
+    ({"alertmanager_url": f"http://pager:{SECRET}@alertmanager:9093"}, "CSHEALTH_ALERTMANAGER_URL",
+     "no credentials in URLs"),
 ])
 def test_inconsistent_security_is_refused_naming_the_variable(values, variable, words):
     with pytest.raises(SettingsError) as refused:
