@@ -126,3 +126,25 @@ def test_the_command_line_refuses_a_mismatch_with_one_line(files):
         assert result.returncode != 0 and len(output) == 1, (command, output)
         assert output[0].startswith("cshealth: error: CSHEALTH_SASL_MECHANISM: required"), output
         assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values,host", [
+    ({"web_host": "0.0.0.0", "web_advertised_host": "worker-a"}, "worker-a"),
+    ({"web_host": "0.0.0.0"}, "HOSTNAME"),  # a wildcard bind address reaches nothing from elsewhere
+    ({"web_host": "127.0.0.1"}, "127.0.0.1"),
+])
+def test_other_workers_reach_this_one_at_its_advertised_host(values, host):
+    """The URL a worker gives the others for its customers (Faust's canonical URL, which the
+    table route forwards to) is the advertised host, not the bind address."""
+    import socket
+
+    from streams.runtime.app import HealthWorker
+
+    worker = HealthWorker(settings(store="memory://", web_port=7001, **values))
+    expected = socket.gethostname() if host == "HOSTNAME" else host
+    assert str(worker.app.conf.canonical_url) == f"http://{expected}:7001"
+    assert worker.app.conf.web_bind == values["web_host"]
+    # Faust's own views are off: only cshealth's (web.py) are served.
+    conf = worker.app.conf
+    assert not (conf.web_tables_enabled or conf.web_router_enabled or conf.web_graph_enabled
+                or conf.web_stats_enabled or conf.web_metrics_enabled)
