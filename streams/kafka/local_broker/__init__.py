@@ -11,6 +11,7 @@ and writes an env file a client sources to connect (see `secure_env`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -175,6 +176,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, timeout_s:
     if port is not None and not _port_free(port):
         raise LocalKafkaError(f"port {port} on 127.0.0.1 is already in use")
     jars = ensure_jars()
+    port_requested = port
     data_dir.mkdir(parents=True, exist_ok=True)
     previous = json.loads(_state_file(data_dir).read_text()) if _state_file(data_dir).exists() else {}
     port = port or free_port(previous.get("port") or 9092)
@@ -204,6 +206,11 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, timeout_s:
                 for secret in (material.broker_password, material.client_password, material.store_password):
                     output = output.replace(secret, "***")
             raise LocalKafkaError(f"formatting Kafka storage failed: {output}")
+    if material and port_requested is None and not _port_free(port):
+        # Made while the CA, keystore and format took their seconds: someone else's broker may
+        # have taken the port meanwhile.
+        port = free_port()
+        props.write_text(_properties(data_dir, port, controller_port, material))
     log = open(data_dir / "broker.out", "ab")
     proc = subprocess.Popen(java + ["kafka.Kafka", str(props)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -234,6 +241,10 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0, **client_options) -> 
     async def probe() -> bool:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
                                     **client_options)
+        # A broker still starting refuses the handshake: expected here, so not worth aiokafka's error lines.
+        quiet = logging.getLogger("aiokafka")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
         try:
             await asyncio.wait_for(admin.start(), timeout_s)
             await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -242,6 +253,7 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0, **client_options) -> 
             return False
         finally:
             await admin.close()
+            quiet.setLevel(level)
 
     host, _, port = bootstrap.rpartition(":")
     try:
