@@ -219,7 +219,7 @@ class HealthConfig(_Strict):
     evidence: Evidence = Evidence()
     components: Components = Components()
     purchases: BgNbd = BgNbd()
-    activity: BgNbd = BgNbd(r=18.5, alpha=80.75, a=6.5, b=1558.0, horizon_days=30.0)
+    activity: BgNbd = BgNbd(r=1.0, alpha=5.0, a=0.1, b=10.0, horizon_days=30.0)
     bands: Bands = Bands()
     clv: Clv = Clv()
     referrals: Referrals = Referrals()

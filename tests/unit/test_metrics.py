@@ -6,7 +6,7 @@ import pytest
 from handlers.customer import advance, apply, derived_events, read_metrics
 from handlers.lexicon import sentiment
 
-from .builders import (CONFIG, account, at, ces, config_with, csat, fold_all, interaction, mention, nps, purchase,
+from .builders import (CONFIG, D0, account, at, ces, config_with, csat, fold_all, interaction, mention, nps, purchase,
                        ticket)
 
 
@@ -157,3 +157,36 @@ def test_late_events_are_counted_and_still_folded():
     assert apply(state, nps(0, 2), CONFIG) is True
     m = read_metrics(state, at(10), CONFIG)
     assert m["late_events"] == 1 and m["detractors"] == 1
+
+
+def test_purchases_component_is_a_bgnbd_reading_at_its_prior_for_a_first_purchase():
+    from handlers.metrics import bgnbd, purchases
+    one = fold_all([purchase(50, "new", day=0), purchase(20, "repeat", day=0)])  # one purchase day
+    assert purchases.history(one, D0) == (0, D0, D0)
+    assert purchases.components(one, D0, CONFIG)["purchases"].score == pytest.approx(50.0)  # no history: the prior
+    # the reading falls continuously as the customer stays away, never to a tie at 0
+    later = [purchases.components(one, D0 + k, CONFIG)["purchases"].score for k in (10, 60, 200)]
+    assert 50.0 > later[0] > later[1] > later[2] > 0.0
+    regular = fold_all([purchase(50, "new", day=0)] + [purchase(20, "repeat", day=d) for d in range(10, 61, 10)])
+    assert purchases.components(regular, D0 + 60, CONFIG)["purchases"].score > 50.0  # buys every 10 days
+    # by hand: 100 E / (E + E0) with E the expected purchase days in 90 days (prior 50: k = 1)
+    p, e0 = CONFIG.purchases.params, bgnbd.expected(90, 0, 0, 0, CONFIG.purchases.params)
+    e = bgnbd.expected(90, 6, 60.0, 60.0, p)
+    assert purchases.components(regular, D0 + 60, CONFIG)["purchases"].score == pytest.approx(100 * e / (e + e0))
+    # a tick reads nothing after its day
+    assert purchases.history(regular, D0 + 25) == (2, D0, D0 + 20)
+
+
+def test_activity_component_follows_the_customers_own_rhythm():
+    from handlers.metrics import lifecycle
+    busy = fold_all([interaction("inbound", "call", d) for d in range(0, 61, 2)])
+    first = lifecycle.components(busy, D0, CONFIG)["silence"]
+    assert first.score == pytest.approx(50.0)  # one active day, today: the prior
+    now = [lifecycle.components(busy, D0 + 60 + k, CONFIG)["silence"] for k in (0, 7, 21)]
+    assert now[0].score > 50.0 and now[0].score > now[1].score > now[2].score
+    assert now[2].why(D0 + 61) == "quiet for 21 days (usually active every 2.0 days)"
+    slow = fold_all([interaction("inbound", "call", d) for d in range(0, 61, 10)])
+    # seven days quiet is usual for a customer active every ten days, not for one active every two
+    drop_busy = now[0].score - now[1].score
+    slow_now = [lifecycle.components(slow, D0 + 60 + k, CONFIG)["silence"].score for k in (0, 7)]
+    assert slow_now[0] - slow_now[1] < drop_busy
