@@ -100,11 +100,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value.upper()
 
-    @field_validator("web_token", "web_token_file", "sasl_password", "sasl_password_file", mode="before")
+    @field_validator("web_advertised_host", "web_token", "web_token_file", "sasl_mechanism", "sasl_username",
+                     "sasl_password", "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+                     "alertmanager_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
-        # docker compose's ${VAR:-} passes an unset variable on as "": that means no secret, not an
-        # empty one (an empty token would be matched by any "Bearer " header).
+        # docker compose's ${VAR:-} (and `VAR= cmd`) pass an unset variable on as "": that means
+        # no value, not an empty one (an empty token would be matched by any "Bearer " header).
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("sasl_mechanism")

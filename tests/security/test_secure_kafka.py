@@ -144,3 +144,18 @@ def test_a_refused_client_ends_with_one_line(secure_kafka, tmp_path, command):
         assert took < REFUSAL_DEADLINE_S, (case, command, took)
         for secret in secure_kafka.secrets():
             assert secret not in result.stdout + result.stderr, (case, command)
+
+
+def test_the_controller_listener_takes_only_the_brokers_certificate(secure_kafka):
+    """KRaft's controller listener cannot use SCRAM: it requires a client certificate from the
+    local CA, which only the broker holds; a client with the CA but no certificate is refused."""
+    from streams.kafka import local_broker
+
+    controller = f"127.0.0.1:{local_broker.status(secure_kafka.data_dir).controller_port}"
+    for protocol in ("SSL", "PLAINTEXT"):
+        env = clean_environ() | {"CSHEALTH_BOOTSTRAP_SERVERS": controller, "CSHEALTH_SECURITY_PROTOCOL": protocol}
+        if protocol == "SSL":
+            env["CSHEALTH_SSL_CAFILE"] = secure_kafka.env["CSHEALTH_SSL_CAFILE"]
+        result = run_cli("topics", env=env, timeout_s=REFUSAL_DEADLINE_S + 30)
+        output = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode != 0 and len(output) == 1 and "closed the connection" in output[0], output

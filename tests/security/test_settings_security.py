@@ -148,3 +148,12 @@ def test_other_workers_reach_this_one_at_its_advertised_host(values, host):
     conf = worker.app.conf
     assert not (conf.web_tables_enabled or conf.web_router_enabled or conf.web_graph_enabled
                 or conf.web_stats_enabled or conf.web_metrics_enabled)
+
+
+def test_an_empty_variable_is_an_unset_one():
+    """`VAR= cmd` and compose's ${VAR:-} give "": no value, not an empty one."""
+    configured = settings(sasl_mechanism="", sasl_username="", sasl_password="", sasl_password_file="",
+                          ssl_cafile="", web_token="", web_token_file="", web_advertised_host="", alertmanager_url="")
+    assert configured.security_protocol == "PLAINTEXT" and configured.kafka_client_options() == {
+        "bootstrap_servers": configured.bootstrap_servers, "security_protocol": "PLAINTEXT"}
+    assert configured.web_token_value() is None and configured.alertmanager_url is None

@@ -98,14 +98,16 @@ def _listener_properties(port: int, controller_port: int, secure: "SecureMateria
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name=PLAINTEXT",
         ]
-    # Clients and the broker itself reach the broker only through SASL_SSL; the controller
-    # listener (KRaft metadata, loopback only) cannot use SCRAM, whose users live in that metadata.
+    # Clients and the broker itself reach the broker only through SASL_SSL. The controller
+    # listener (KRaft metadata) cannot use SCRAM, whose users live in that metadata: it takes
+    # TLS with a client certificate from the local CA, which only the broker's keystore holds.
     jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
             f'username="{BROKER_USER}" password="{secure.broker_password}";')
     return [
         f"listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         f"advertised.listeners=SASL_SSL://127.0.0.1:{port}",
-        "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "listener.name.controller.ssl.client.auth=required",
         "inter.broker.listener.name=SASL_SSL",
         f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
