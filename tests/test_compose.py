@@ -87,3 +87,11 @@ def test_images_are_pinned_by_tag_or_a_full_digest():
         if "@" in image:
             digest = image.split("@", 1)[1]
             assert digest.startswith("sha256:") and len(digest) == len("sha256:") + 64, f"{name}: {image}"
+
+
+def test_python_services_install_the_hash_checked_lock():
+    for name, service in SERVICES.items():
+        command = " ".join(service.get("command", []))
+        if "pip install" in command:
+            assert "--require-hashes -r /app/requirements.lock" in command, name
+            assert "--no-deps" in command, name
