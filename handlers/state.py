@@ -38,7 +38,10 @@ PLAIN = {
     "peaks": list,              # [[day, emitted score], ...] for score_drop
     "active": dict,             # "rule|key" -> [since_day, fire_day or -1 (suppressed by cooldown)]
     "fired": dict,              # "rule|key" -> last fire day (cooldowns)
+    "undelivered": list,        # [[output id, topic role, record], ...] sent, not yet confirmed (owned by streams/)
 }
+# Fields a state written before they existed lacks: read as empty.
+ADDED_FIELDS = ("undelivered",)
 
 
 class CustomerState:
@@ -78,7 +81,7 @@ class CustomerState:
             setattr(state, name, {row[0]: (row[1:] if len(row) > 2 or name != "activity" else row[1])
                                   for row in doc[name]})
         for name in PLAIN:
-            setattr(state, name, doc[name])
+            setattr(state, name, doc[name] if name in doc or name not in ADDED_FIELDS else PLAIN[name]())
         state.seen = IdMemory.from_json(doc["seen"]) if doc["f"] == FORMAT else IdMemory.from_pairs(doc["seen"])
         return state
 

@@ -2,6 +2,7 @@
 content changed (duplicate-suppressed), plus the metrics and the pager hand-off."""
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterable
 
 import orjson
@@ -26,14 +27,15 @@ class OutputWriter:
         self.on_alert = on_alert or (lambda alert: None)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
         self._sent_digest: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
+        self._confirmed: set[str] = set()  # ids of kept outputs Kafka acknowledged, not yet dropped from their state
 
     def evaluate(self, customer_key: bytes, state: CustomerState, watermark_ms: int) -> bool:
         """Close due ticks and send what changed. True if anything was sent."""
         outputs = advance(state, watermark_ms, self.config)
         for change in outputs.health_changes:
-            self.outbox.send(self.topics.changes, customer_key, orjson.dumps(change))
+            self._send_kept(customer_key, state, change["change_id"], "changes", change)
         for alert in outputs.alerts:
-            self.outbox.send(self.topics.alerts, customer_key, orjson.dumps(alert))
+            self._send_kept(customer_key, state, f"{alert['alert_id']}:{alert['status']}", "alerts", alert)
             self.on_alert(alert)
         observe_outputs(self.metrics, outputs)
         health = snapshot(state, watermark_ms, self.config)
@@ -50,6 +52,43 @@ class OutputWriter:
             self.bands[customer_key] = (health["health"]["band"] or "unknown", segment)
             sent = True
         return sent
+
+    # -- outputs kept with the state until Kafka confirmed them --------------------------------
+    # A health change or alert is recorded in the state that produced it (written in the same
+    # batch) and dropped from it at a later write once Kafka acknowledged it. A worker that
+    # gains the state (restart on the same or a fresh state dir, rebalance) sends what is still
+    # recorded again: consumers may see a record twice, always with the same id and content,
+    # but never miss one that was queued when a worker died.
+    def _send_kept(self, customer_key: bytes, state: CustomerState, output_id: str, role: str, record: dict) -> None:
+        state.undelivered.append([output_id, role, record])
+        self._send(customer_key, output_id, role, record)
+
+    def _send(self, customer_key: bytes, output_id: str, role: str, record: dict) -> None:
+        # Sorted keys: a record sent again from the state (stored sorted) is the same bytes.
+        self.outbox.send(getattr(self.topics, role), customer_key, orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+                         on_sent=functools.partial(self._acknowledged, output_id))
+
+    def _acknowledged(self, output_id: str, future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.outbox.note_failure(future)
+            return
+        self._confirmed.add(output_id)
+
+    def settle(self, state: CustomerState) -> bool:
+        """Drop the outputs Kafka confirmed from the state about to be written. True if any was."""
+        if not state.undelivered or not self._confirmed:
+            return False
+        kept = [entry for entry in state.undelivered if entry[0] not in self._confirmed]
+        if len(kept) == len(state.undelivered):
+            return False
+        self._confirmed.difference_update(entry[0] for entry in state.undelivered)
+        state.undelivered = kept
+        return True
+
+    def resend_undelivered(self, customer_key: bytes, state: CustomerState) -> None:
+        """A state gained from the table: what it records as unconfirmed may never have reached Kafka."""
+        for output_id, role, record in state.undelivered:
+            self._send(customer_key, output_id, role, record)
 
     def page_again(self, state: CustomerState, watermark_ms: int) -> None:
         """After a restart or a rebalance the pager's memory of open alerts is gone (the old

@@ -170,16 +170,20 @@ class Pipeline:
         self.sweeps.add_customer(items[-1][0].partition, customer_key)
         return state
 
+    def _save(self, customer_key: bytes, state: CustomerState, origin: Any) -> None:
+        self.outputs.settle(state)
+        self.states.save(customer_key, state, origin)
+
     def _defer(self, customer_key: bytes, items: list[tuple[InputRecord, Any]], state: CustomerState) -> None:
         origin = items[-1][0].origin
-        self.states.save(customer_key, state, origin)
+        self._save(customer_key, state, origin)
         self.deferral.defer(customer_key, origin, state)
 
     def _evaluate_and_store(self, customer_key: bytes, items: list[tuple[InputRecord, Any]],
                             state: CustomerState) -> None:
         self.deferral.take(customer_key)
         self.outputs.evaluate(customer_key, state, self.watermark_ms)
-        self.states.save(customer_key, state, items[-1][0].origin)
+        self._save(customer_key, state, items[-1][0].origin)
 
     def evaluate_deferred(self, overdue_only: bool = False) -> int:
         """Evaluate customers whose evaluation waited during a backlog (see Deferral.due). Returns how many."""
@@ -201,7 +205,10 @@ class Pipeline:
         try:
             if state is None:
                 state = self._load(customer_key, origin)
-            if self.outputs.evaluate(customer_key, state, self.watermark_ms):
+            if page_again:
+                self.outputs.resend_undelivered(customer_key, state)
+            sent = self.outputs.evaluate(customer_key, state, self.watermark_ms)
+            if self.outputs.settle(state) or sent:
                 self.states.save(customer_key, state, origin)
             if page_again and state.active:
                 self.outputs.page_again(state, self.watermark_ms)

@@ -32,7 +32,13 @@ class InputRecord:
 
 
 class Outbox(Protocol):
-    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None: ...
+    def send(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None,
+             on_sent: Callable[[Any], None] | None = None) -> None:
+        """Queue a record; on_sent(future) runs when Kafka acknowledged it or the send failed
+        (without on_sent, a failure stops the worker)."""
+
+    def note_failure(self, future: Any) -> None:
+        """A send whose on_sent saw it fail: stops the worker."""
 
 
 def partition_for(key: bytes, partitions: int) -> int:

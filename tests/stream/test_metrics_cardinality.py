@@ -33,7 +33,7 @@ from streams.telemetry.metrics import Metrics
 from streams.runtime.pipeline import Pipeline, PipelineOptions
 from streams.runtime.routing import InputRecord, partition_for
 from streams.runtime.topics import PipelineTopics
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import DiscardingOutbox, MemoryStore
 
 MAX_SERIES = 2000
 PARTITIONS = 8  # the worker's default (CSHEALTH_PARTITIONS)
@@ -47,12 +47,13 @@ PURCHASE_KINDS = ("new", "repeat", "renewal", "expansion", "contraction", "refun
 CUSTOMER_ID = re.compile(r"cx\d{7}")
 
 
-class CountingOutbox:
+class CountingOutbox(DiscardingOutbox):
     def __init__(self) -> None:
         self.sent: dict[str, int] = {}
 
-    def send(self, topic, key, value, headers=None):
+    def send(self, topic, key, value, headers=None, on_sent=None):
         self.sent[topic] = self.sent.get(topic, 0) + 1
+        super().send(topic, key, value, headers, on_sent)
 
 
 def customer_events(i: int) -> list[tuple[str, dict]]:

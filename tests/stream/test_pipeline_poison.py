@@ -9,18 +9,19 @@ from hypothesis import strategies as st
 from handlers.events import DECODE_REASONS
 from handlers.state import CustomerState
 from streams.runtime.routing import KIND_HEADER, SOURCE_TOPIC_HEADER, InputRecord, partition_for
-from tests.support.fakes import PARTITIONS, MemoryStore, worker
+from tests.support.fakes import PARTITIONS, DiscardingOutbox, MemoryStore, worker
 from tests.unit.builders import raw
 
 TOPICS = ["cs.accounts", "cs.interactions", "rekey", "referral"]
 
 
-class HeaderRecordingOutbox:
+class HeaderRecordingOutbox(DiscardingOutbox):
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes, dict]] = []
 
-    def send(self, topic, key, value, headers=None):
+    def send(self, topic, key, value, headers=None, on_sent=None):
         self.sent.append((topic, key, value, dict(headers or {})))
+        super().send(topic, key, value, headers, on_sent)
 
 
 customers = st.sampled_from(["c1", "c2", "acme:42", "ünï", "\x00watermark:1"])

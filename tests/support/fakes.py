@@ -25,17 +25,39 @@ class MemoryStore:
         return self.data.keys()
 
 
+class Acknowledged:
+    """A send Kafka acknowledged, as the outbox's on_sent callbacks see it."""
+
+    def cancelled(self):
+        return False
+
+    def exception(self):
+        return None
+
+    def result(self):
+        return None
+
+
 class DiscardingOutbox:
-    def send(self, topic, key, value, headers=None):
-        pass
+    """Outputs acknowledged at once and dropped."""
+
+    def send(self, topic, key, value, headers=None, on_sent=None):
+        if on_sent:
+            on_sent(Acknowledged())
+
+    def note_failure(self, future):
+        raise AssertionError(f"a send failed: {future.exception()!r}")
 
 
-class RecordingOutbox:
+class RecordingOutbox(DiscardingOutbox):
+    """Outputs acknowledged at once and kept."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
 
-    def send(self, topic, key, value, headers=None):
+    def send(self, topic, key, value, headers=None, on_sent=None):
         self.sent.append((topic, key, value))
+        super().send(topic, key, value, headers, on_sent)
 
     def values(self, topic: str) -> list[bytes]:
         return [value for sent_to, _, value in self.sent if sent_to == topic]

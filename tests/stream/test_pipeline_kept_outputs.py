@@ -1,0 +1,99 @@
+"""Health changes and alerts are kept with the state that produced them until Kafka confirmed
+them: a worker that dies before that (its sends lost) leaves them to the next owner, which
+sends them again with the same ids and content."""
+from __future__ import annotations
+
+import orjson
+
+from streams.runtime.routing import InputRecord, partition_for
+from tests.support.fakes import PARTITIONS, Acknowledged, MemoryStore, RecordingOutbox, worker
+from tests.unit.builders import at, raw
+
+
+class LaterAcknowledgingOutbox(RecordingOutbox):
+    """Kafka acknowledges when told to (after the batch's state write, as it does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unacknowledged = []
+
+    def send(self, topic, key, value, headers=None, on_sent=None):
+        self.sent.append((topic, key, value))
+        if on_sent:
+            self.unacknowledged.append(on_sent)
+
+    def acknowledge_all(self):
+        callbacks, self.unacknowledged = self.unacknowledged, []
+        for on_sent in callbacks:
+            on_sent(Acknowledged())
+
+
+class LosingOutbox(RecordingOutbox):
+    """A worker about to die: records are queued, never acknowledged."""
+
+    def send(self, topic, key, value, headers=None, on_sent=None):
+        self.sent.append((topic, key, value))
+
+
+def history(customer: str) -> list[InputRecord]:
+    key = customer.encode()
+    partition = partition_for(key, PARTITIONS)
+    bodies = [("cs.accounts", raw("account", 0, customer, owner="ann", segment="smb")),
+              ("cs.accounts", raw("account", 5, customer, cancelled_at=at(5))),
+              ("cs.interactions", raw("interaction", 9, customer, direction="outbound", channel="email"))]
+    return [InputRecord(topic, partition, offset, key, body, {}) for offset, (topic, body) in enumerate(bodies)]
+
+
+def outputs(outbox: RecordingOutbox) -> list[tuple[str, dict]]:
+    return [(topic, orjson.loads(value)) for topic, _, value in outbox.sent
+            if topic in ("cs.health-changes", "cs.alerts")]
+
+
+def test_unconfirmed_outputs_are_sent_again_by_the_next_owner():
+    store, clock = MemoryStore(), [1000.0]
+    dying = LosingOutbox()
+    first = worker(store, [], clock, outbox=dying)
+    batch = history("c1")
+    first.process_batch(batch)
+    first.sweep(batch[0].partition, None)
+    lost = outputs(dying)
+    assert any(topic == "cs.alerts" for topic, _ in lost) and any(topic == "cs.health-changes" for topic, _ in lost)
+
+    # The next owner (a restart on the same store, or the changelog restored elsewhere).
+    survivor = RecordingOutbox()
+    second = worker(store, [], clock, outbox=survivor)
+    second.restore_partition(batch[0].partition, store.keys())
+    clock[0] += 60
+    second.sweep(batch[0].partition, None)
+    resent = outputs(survivor)
+    assert sorted(map(orjson.dumps, resent)) == sorted(map(orjson.dumps, lost))
+    assert sorted(v for t, _, v in survivor.sent if t != "cs.health") == sorted(v for t, _, v in dying.sent
+                                                                                if t in ("cs.health-changes", "cs.alerts"))
+
+
+def test_confirmed_outputs_leave_the_state_at_its_next_write():
+    store, clock = MemoryStore(), [1000.0]
+    outbox = LaterAcknowledgingOutbox()
+    pipeline = worker(store, [], clock, outbox=outbox)
+    batch = history("c1")
+    pipeline.process_batch(batch)
+    pipeline.sweep(batch[0].partition, None)
+    assert pipeline.states.load(b"c1").undelivered  # written in the batch that produced them
+    outbox.acknowledge_all()
+    # The next write of c1 (here: the sweep of the next day's boundary) leaves them out.
+    key = b"c1-neighbour"
+    while partition_for(key, PARTITIONS) != batch[0].partition:
+        key += b"x"
+    pipeline.process_batch([InputRecord("cs.interactions", batch[0].partition, 3, key,
+                                        raw("interaction", 11, key.decode(), direction="inbound", channel="email"), {})])
+    clock[0] += 60
+    while pipeline.sweep(batch[0].partition, None):
+        pass
+    assert pipeline.states.load(b"c1").undelivered == []
+
+    again = RecordingOutbox()
+    successor = worker(store, [], clock, outbox=again)
+    successor.restore_partition(batch[0].partition, store.keys())
+    clock[0] += 60
+    successor.sweep(batch[0].partition, None)
+    assert outputs(again) == []  # nothing left to send again
