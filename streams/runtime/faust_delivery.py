@@ -3,8 +3,8 @@
 
 Faust's fetch loop (faust/transport/consumer.py, `Consumer._drain_messages`) awaits
 `self.wait_first(callback(message), self.suspend_flow.wait())` for every message: four tasks,
-an `asyncio.wait` and three cancellations per message, most of the CPU a do-nothing agent
-spends (docs/faust-delivery.md). The wait exists so that a rebalance, which suspends the
+an `asyncio.wait` and three cancellations per message, about half of the CPU a do-nothing
+agent spends per event (docs/faust-delivery.md). The wait exists so that a rebalance, which suspends the
 flow, frees a fetcher stuck in a callback (a full stream buffer, suspended flow control).
 `BatchDeliveryConsumer` delivers a whole batch as one task under one such wait, and checks
 the flow between messages, so a suspension still stops delivery mid-batch.
@@ -12,7 +12,7 @@ the flow between messages, so a suspension still stops delivery mid-batch.
 It plugs in through Faust's transport registry: `broker_urls()` names brokers with the
 `cshealth-kafka://` scheme, which this module registers (the `faust.transports` entry point
 does the same for processes that never import it). No Faust code is patched;
-tests/stream/test_faust_delivery.py pins the upstream method this replaces.
+tests/stream/test_faust_delivery.py pins the upstream methods this replaces and relies on.
 """
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def app_options() -> dict:
     The loop is a new uvloop loop, made this thread's current loop so that the faust.Worker
     that runs the app (which asks for the current loop) runs on it too: call this before
     anything else creates an event loop, e.g. as faust.App(..., **app_options())."""
-    import uvloop
+    import uvloop  # here, not at the top: broker_urls() and the consumer work without it
     from mode.utils.loops import get_event_loop
 
     loop = uvloop.new_event_loop()
