@@ -25,7 +25,7 @@ from streams.runtime.clock import SYSTEM_CLOCK, Clock
 from streams.runtime.deferral import Deferral
 from streams.runtime.outputs import OutputWriter
 from streams.runtime.positions import KafkaPositions
-from streams.runtime.routing import InputRecord, Outbox, Router, partition_for, source_topic
+from streams.runtime.routing import InputRecord, Outbox, Router, partition_for
 from streams.runtime.state_cache import StateCache, StateStore
 from streams.runtime.sweep import SWEEP_MIN_INTERVAL_S, SweepSchedule
 from streams.runtime.topics import PipelineTopics
@@ -141,7 +141,7 @@ class Pipeline:
         state = self._load(customer_key, items[-1][0].origin)
         now = self.clock.wall()
         for record, event in items:
-            source = source_topic(record)
+            source = self.router.topic_label(record)
             if self.router.is_input(record):  # replayed records too: they tell how far the input is
                 self.watermark.observe(record.topic, record.partition, event.occurred_at_ms, record.offset)
             position = f"{record.topic}:{record.partition}"

@@ -71,6 +71,12 @@ class Router:
         self.outbox = outbox
         self.metrics = metrics
 
+    def topic_label(self, record: InputRecord) -> str:
+        """The record's input topic as a metric label: a re-keyed record names it in a header any
+        producer can set, so a name that is not a configured input topic counts as "other"."""
+        source = source_topic(record)
+        return source if source in self.input_kinds else "other"
+
     def is_input(self, record: InputRecord) -> bool:
         return record.topic in self.input_kinds
 
@@ -93,8 +99,7 @@ class Router:
 
     def _route(self, record: InputRecord) -> tuple[bytes, Event] | None:
         kind = self._kind_for(record)
-        source = source_topic(record)
-        self.metrics.events_consumed.labels(source).inc()
+        self.metrics.events_consumed.labels(self.topic_label(record)).inc()
         raw = record.value or b""
         result = decode(raw, kind, self.now_ms() if self.now_ms else None, self.max_skew_ms)
         if isinstance(result, DecodeError):
@@ -123,8 +128,9 @@ class Router:
             "cshealth-source-offset": str(record.offset).encode(),
         }
         self.outbox.send(self.topics.dlq, record.key, record.value or b"", headers)
-        self.metrics.events_rejected.labels(source, error.reason).inc()
-        self.metrics.dlq_records.labels(source).inc()
+        label = self.topic_label(record)
+        self.metrics.events_rejected.labels(label, error.reason).inc()
+        self.metrics.dlq_records.labels(label).inc()
 
     def send_derived(self, derived: Event) -> None:
         """A derived event (a referral credit) goes to its own customer's partition."""

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-TOPICS = ("cs.purchases", "cs.surveys", "cs.tickets", "cs.mentions", "cs.interactions", "cs.accounts")
+TOPICS = ("cs.purchases", "cs.surveys", "cs.tickets", "cs.mentions", "cs.interactions", "cs.accounts", "other")
 REASONS = ("too_large", "not_json", "not_object", "unknown_kind", "missing_field", "invalid_field")
 SEGMENTS = ("enterprise", "mid_market", "smb", "other")
 BANDS = ("green", "yellow", "red", "unknown")
