@@ -44,9 +44,6 @@ class Watermark:
         self.hold_until = clock() + idle_s
         self.first_record_at: float | None = None
         self.last_record_at = 0.0
-        # An unread input blocks at most this long (its records may have been deleted by retention).
-        self.max_wait_s = 6 * idle_s
-        self.blocked_since: dict[tuple[str, int], float] = {}
 
     def pending(self, topic: str, partition: int, offset: int | None) -> int | None:
         """Unread records of an input after `offset` (None: after its committed position)."""
@@ -100,9 +97,11 @@ class Watermark:
     def _unread_blocks(self, tp: tuple[str, int], now: float) -> bool:
         if self._in_grace(now):
             return True
-        if self.highwater_age(*tp) is None or self.pending(tp[0], tp[1], None):
-            return now - self.blocked_since.setdefault(tp, now) < self.max_wait_s
-        return False
+        # However long the agent takes to reach it (a restart into a backlog on a busy machine
+        # takes minutes): letting go earlier closes days its records still hold. Records deleted
+        # by retention do not keep it blocked: the consumer starts at the log's start, and the
+        # first record read makes it an input heard from.
+        return self.highwater_age(*tp) is None or bool(self.pending(tp[0], tp[1], None))
 
     def _holding(self, tp: tuple[str, int], seen: float, offset: int, now: float) -> bool:
         if now - seen < self.idle_s or self._in_grace(now):
