@@ -11,7 +11,7 @@ Defaults live in handlers/health_config.toml (commented there). Summary:
 | windows.contacts / contact_baseline | 30 / 90 | contact window and the trailing baseline before it |
 | windows.mentions / mention_baseline | 7 / 28 | negative-mention window and its trailing baseline |
 | windows.tickets / revenue / activity_baseline | 30 / 90 / 180 | ticket, revenue (NRR), activity windows |
-| weights.* | nps 20, csat 10, ces 5, sentiment 10, support 15, engagement 10, revenue 10, lifecycle 10, silence 10, purchases 10 | relative weights; an unknown component keeps its weight |
+| weights.* | nps 20, csat 10, ces 5, sentiment 10, support 15, engagement 10, revenue 10, lifecycle 10, silence 15, purchases 10 | relative weights; an unknown component keeps its weight |
 | priors.* | 50 each | where an unknown component stands |
 | evidence.* | see file | evidence at which a component's sd is prior_sd / sqrt(2) |
 | uncertainty.min_responses | 1 | fewer responses in window: component unknown |
@@ -79,7 +79,7 @@ class Weights(_Strict):
     engagement: float = Field(10, ge=0)
     revenue: float = Field(10, ge=0)
     lifecycle: float = Field(10, ge=0)
-    silence: float = Field(10, ge=0)
+    silence: float = Field(15, ge=0)
     purchases: float = Field(10, ge=0)
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ def comps(**scores):
     return {n: (Component(scores[n], {}) if n in scores else unknown()) for n in COMPONENTS}
 
 
-W = 110.0  # the default weights: nps 20, csat 10, ces 5, sentiment 10, support 15, the other five 10
+W = 115.0  # the default weights: nps 20, csat 10, ces 5, sentiment 10, support 15, silence 15, the others 10
 
 
 def test_no_evidence_reads_the_prior_and_unknown_components_keep_their_weight():
@@ -53,11 +53,11 @@ def test_snapshot_of_a_new_customer_sits_at_the_prior_with_a_wide_interval():
 def test_interval_is_hand_computed_and_narrows_with_evidence():
     z = 1.2815515655446004  # the 90th percentile: an 80 % central interval
     sd0 = 25.0
-    # nothing known: sqrt(sum (w/W)^2) x 25 = sqrt(1350) / 110 x 25
-    assert half_width(comps(), CONFIG) == pytest.approx(z * sd0 * 1350 ** 0.5 / W)
+    # nothing known: sqrt(sum (w/W)^2) x 25 = sqrt(1475) / 115 x 25
+    assert half_width(comps(), CONFIG) == pytest.approx(z * sd0 * 1475 ** 0.5 / W)
     one = {**comps(), "nps": Component(60.0, {}, evidence=1)}   # 1 answer: sd 25 x sqrt(2/3)
     ten = {**comps(), "nps": Component(60.0, {}, evidence=10)}  # 10 answers: sd 25 x sqrt(2/12)
-    var = lambda sd_nps: (1350 - 400) * sd0 ** 2 + 400 * sd_nps ** 2  # noqa: E731
+    var = lambda sd_nps: (1475 - 400) * sd0 ** 2 + 400 * sd_nps ** 2  # noqa: E731
     assert half_width(one, CONFIG) == pytest.approx(z * var(sd0 * (2 / 3) ** 0.5) ** 0.5 / W)
     assert half_width(ten, CONFIG) == pytest.approx(z * var(sd0 * (2 / 12) ** 0.5) ** 0.5 / W)
     assert half_width(ten, CONFIG) < half_width(one, CONFIG) < half_width(comps(), CONFIG)
