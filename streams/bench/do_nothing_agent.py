@@ -29,7 +29,7 @@ from pathlib import Path
 import faust
 
 from streams.runtime.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
-from streams.runtime.faust_delivery import app_options, broker_urls
+from streams.runtime.faust_delivery import app_options, broker_urls, use_uvloop
 from streams.runtime.faust_internals import run_worker
 from streams.bench.naive_agent import add_progress_pages, bench_app
 from streams.settings import Settings, load_settings
@@ -127,8 +127,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="cshealth-deliveries-") as work:
             compare(os.environ["CSHEALTH_BOOTSTRAP_SERVERS"], args.events, args.customers, args.rounds, Path(work))
         return
+    delivery = os.environ.get("CSHEALTH_BENCH_DELIVERY", "cshealth")
+    if delivery == "cshealth":
+        use_uvloop()  # before the app, which creates the loop the worker runs on
     settings = load_settings()
-    run_worker(build_app(settings, os.environ.get("CSHEALTH_BENCH_DELIVERY", "cshealth")), settings)
+    run_worker(build_app(settings, delivery), settings)
 
 
 if __name__ == "__main__":

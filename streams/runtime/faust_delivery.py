@@ -1,6 +1,9 @@
 """cshealth delivery: Faust's Kafka consumer handing each fetched batch to the streams under one
 `wait_first`, a Monitor that keeps only what the consumer's stall check reads, and uvloop.
 
+A worker process uses all three with `use_uvloop()` first, then
+`faust.App(..., broker=broker_urls(bootstrap_servers), **app_options())`.
+
 Faust's fetch loop (faust/transport/consumer.py, `Consumer._drain_messages`) awaits
 `self.wait_first(callback(message), self.suspend_flow.wait())` for every message: four tasks,
 an `asyncio.wait` and three cancellations per message, about half of the CPU a do-nothing
@@ -158,25 +161,21 @@ def broker_urls(bootstrap_servers: str, batched: bool = True) -> list[str]:
 
 
 def app_options() -> dict:
-    """faust.App keywords for cshealth delivery's Monitor and event loop.
+    """faust.App keywords for cshealth delivery besides the broker URLs: the slim Monitor."""
+    return {"Monitor": SlimMonitor}
 
-    The loop is a new uvloop loop, made this thread's current loop so that the faust.Worker
-    that runs the app (which asks for the current loop) runs on it too: call this before
-    anything else creates an event loop, e.g. as faust.App(..., **app_options())."""
-    import uvloop  # here, not at the top: broker_urls() and the consumer work without it
-    from mode.utils.loops import get_event_loop
 
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    if get_event_loop() is not loop:
-        loop.close()
-        raise RuntimeError("an event loop already exists in this thread: call app_options() before "
-                           "creating any Faust or mode object")
-    return {"Monitor": SlimMonitor, "loop": loop}
+def use_uvloop() -> None:
+    """Make every event loop this process creates from now on a uvloop loop (what Faust's
+    `--loop uvloop` does). Call it first in a worker process's entry point: a loop created
+    before it (Faust and mode create one lazily, on first use) stays asyncio's."""
+    import mode.loop
+
+    mode.loop.use("uvloop")
 
 
 # Faust's registry is a mapping from URL scheme to transport; the faust.transports entry point
 # fills it too, with the same value.
 drivers.TRANSPORTS.setdefault(SCHEME, f"{__name__}:Transport")
 
-__all__ = ["SCHEME", "BatchDeliveryConsumer", "SlimMonitor", "Transport", "app_options", "broker_urls"]
+__all__ = ["SCHEME", "BatchDeliveryConsumer", "SlimMonitor", "Transport", "app_options", "broker_urls", "use_uvloop"]

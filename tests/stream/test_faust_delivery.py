@@ -27,7 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams.runtime import faust_delivery
-from streams.runtime.faust_delivery import BatchDeliveryConsumer, SlimMonitor, app_options, broker_urls
+from streams.runtime.faust_delivery import BatchDeliveryConsumer, SlimMonitor, app_options, broker_urls, use_uvloop
 
 # What faust_delivery.BatchDeliveryConsumer._drain_messages was written against: when Faust's
 # changes, read the new one and carry what changed over (or drop the override), then update these.
@@ -284,23 +284,29 @@ def test_the_slim_monitor_keeps_the_stall_checks_inputs():
     asyncio.run(scenario())
 
 
-def test_app_options_run_the_app_and_its_worker_on_one_uvloop_loop():
-    """In a fresh interpreter, as a worker process starts: the app's loop is the worker's."""
+def test_use_uvloop_runs_the_app_and_its_worker_on_one_uvloop_loop():
+    """In a fresh interpreter, as a worker process starts: the app's loop is the worker's, uvloop's."""
     import subprocess
 
-    code = ("import uvloop, faust; from streams.runtime.faust_delivery import app_options, SlimMonitor;"
-            "app = faust.App('x', broker='cshealth-kafka://127.0.0.1:1', **app_options());"
+    code = ("import uvloop, faust; from streams.runtime.faust_delivery import app_options, broker_urls, "
+            "use_uvloop, SlimMonitor; use_uvloop();"
+            "app = faust.App('x', broker=broker_urls('127.0.0.1:1'), **app_options());"
             "worker = faust.Worker(app, console_port=None);"
             "assert isinstance(app.loop, uvloop.Loop) and worker.loop is app.loop, (app.loop, worker.loop);"
-            "assert app.conf.Monitor is SlimMonitor and isinstance(app.monitor, SlimMonitor)")
+            "assert isinstance(app.monitor, SlimMonitor)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_app_options_have_no_side_effects():
+    """HealthWorker may be built several times in one (test) process."""
+    assert app_options() == app_options() == {"Monitor": SlimMonitor}
 
 
 # -- a real broker: a small agent on cshealth delivery --------------------------------------------
 # This module, run with -m, is the agent: it takes raw events in batches and does nothing but note
 # what it saw; GET /progress returns {"events", "out_of_order", "seen": {partition: [offsets]},
-# "generations": consumer generations it took events in}.
+# "generations": consumer generations it took events in, "loop": its event loop's module}.
 PARTITIONS = 4
 
 
@@ -328,7 +334,8 @@ def build_agent_app(settings, topic: str, batch_delay_s: float) -> faust.App:
 
     @app.page("/progress")
     async def progress_view(web, request):
-        return web.json(progress | {"seen": seen, "generations": len({g for _, g in last})})
+        return web.json(progress | {"seen": seen, "generations": len({g for _, g in last}),
+                                    "loop": type(asyncio.get_running_loop()).__module__})
 
     @app.page("/readyz")
     async def readyz(web, request):
@@ -341,6 +348,7 @@ def main() -> None:
     from streams.runtime.faust_internals import run_worker
     from streams.settings import load_settings
 
+    use_uvloop()
     settings = load_settings()
     app = build_agent_app(settings, os.environ["FAUST_DELIVERY_TEST_TOPIC"],
                           float(os.environ.get("FAUST_DELIVERY_TEST_BATCH_DELAY_S", "0")))
@@ -402,7 +410,7 @@ def test_a_real_broker_delivers_every_record_in_order_and_commits_the_end(kafka_
     try:
         agent.wait_ready(timeout_s=120)
         progress = eventually(lambda: (p := agent.get("/progress")[1])["events"] >= 20_000 and p, timeout=120)
-        assert progress["out_of_order"] == 0
+        assert progress["out_of_order"] == 0 and progress["loop"].startswith("uvloop")
         assert {int(p): offsets for p, offsets in progress["seen"].items()} == {
             p: list(range(end)) for p, end in ends.items()}  # each exactly once, in order
         eventually(lambda: asyncio.run(committed(kafka_bootstrap, group)) == ends, timeout=60)
