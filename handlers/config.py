@@ -20,7 +20,7 @@ Defaults live in handlers/health_config.toml (commented there). Summary:
 | uncertainty.prior_sd / interval | 25 / 0.8 | sd of an unknown component; coverage of the score's interval |
 | components.* | see file | scales of the (continuous) component readings |
 | purchases.* / activity.* | see file | BG/NBD model and parameters of the purchases and activity (silence) components |
-| bands.green_enter/green_exit/red_enter/red_exit | 68/65/42/45 | hysteresis thresholds (red on the interval's upper end) |
+| bands.green_enter/green_exit/red_enter/red_exit | 68/65/48/52 | hysteresis thresholds (red on the interval's upper end) |
 | bands.min_dwell_days / change_step / rise_step | 2 / 4 / 15 | dwell before a band change; fall and rise that emit a change |
 | clv.expected_lifetime_years / min_tenure_days | 3.0 / 90 | predicted CLV |
 | referrals.champion_min_referrals | 3 | champion threshold |
@@ -140,8 +140,8 @@ class BgNbd(_Strict):
 class Bands(_Strict):
     green_enter: float = Field(68.0, ge=0, le=100)
     green_exit: float = Field(65.0, ge=0, le=100)
-    red_enter: float = Field(42.0, ge=0, le=100)   # on the interval's upper end
-    red_exit: float = Field(45.0, ge=0, le=100)    # on the interval's upper end
+    red_enter: float = Field(48.0, ge=0, le=100)   # on the interval's upper end
+    red_exit: float = Field(52.0, ge=0, le=100)    # on the interval's upper end
     min_dwell_days: int = Field(2, ge=1, le=365)
     change_step: float = Field(4.0, gt=0, le=100)  # a fall this large emits a health change
     rise_step: float = Field(15.0, gt=0, le=100)   # a rise this large emits a health change

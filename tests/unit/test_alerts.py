@@ -61,7 +61,7 @@ def test_entered_red_after_dwell_and_resolved_when_leaving_red():
 
 def test_one_bad_answer_cannot_turn_a_customer_red():
     cfg = config_with(only=("nps",))
-    _, out = run([nps(0, 0)], 10, cfg)  # one detractor: score ~33, but its interval reaches above 42
+    _, out = run([nps(0, 0)], 10, cfg)  # one detractor: score ~33, but its interval reaches above 48
     assert of(out, "entered_red") == []
 
 

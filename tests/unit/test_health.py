@@ -157,8 +157,8 @@ class _S:
     ([80, 66, 66, 66], ["green", "green", "green", "green"]),     # 66 >= green_exit 65: stays green
     ([80, 60, 80, 60, 80], ["green"] * 5),                        # flapping: dwell never reached
     ([80, 60, 60], ["green", "green", "yellow"]),                 # 2 ticks below exit: yellow
-    ([30, 43, 43, 44], ["red"] * 4),                              # < red_exit 45: stays red
-    ([30, 46, 46], ["red", "red", "yellow"]),
+    ([30, 49, 49, 51], ["red"] * 4),                              # < red_exit 52: stays red
+    ([30, 53, 53], ["red", "red", "yellow"]),
     ([50, 67, 67, 69, 69], ["yellow", "yellow", "yellow", "yellow", "green"]),
     ([80, 10, 10], ["green", "green", "red"]),
 ])
@@ -172,9 +172,9 @@ def test_band_hysteresis_and_dwell(scores, expected):
 
 
 @pytest.mark.parametrize("score, half, expected", [
-    (35.0, 5.0, "red"),      # 30-40: all below red_enter 42
-    (35.0, 8.0, "yellow"),   # 27-43: the upper end reaches 42, thin evidence does not turn red
-    (41.0, 0.5, "red"),
+    (40.0, 7.0, "red"),      # 33-47: all below red_enter 48
+    (40.0, 9.0, "yellow"),   # 31-49: the upper end reaches 48, thin evidence does not turn red
+    (47.0, 0.5, "red"),
 ])
 def test_red_needs_the_whole_interval_below_the_threshold(score, half, expected):
     assert bands.candidate(None, score, CONFIG.bands, half) == expected
