@@ -83,6 +83,14 @@ def customer_events(i: int) -> list[tuple[str, dict]]:
                          category="billing", priority="high"))
     if i % 3 == 1:
         out.append(event("interaction", 2 * DAY_MS, 5, direction="inbound", channel="call"))
+    if i % 50 == 1:  # one customer in 50 sours on its second day: its band moves (yellow -> red)
+        for k in range(6):
+            out.append(event("survey", DAY_MS + 3_600_000 + k, 10 + 3 * k, kind="nps", score=0,
+                             touchpoint="relationship"))
+            out.append(event("survey", DAY_MS + 3_700_000 + k, 11 + 3 * k, kind="csat", score=1,
+                             touchpoint="support_ticket"))
+            out.append(event("mention", DAY_MS + 3_800_000 + k, 12 + 3 * k, source="twitter", sentiment=-0.9))
+        out.append(event("account", DAY_MS + 4_000_000, 40, cancelled_at=day0 + DAY_MS + 4_000_000))
     if i % 50 == 0:  # employees answer the eNPS pulse (the simulator's pseudo customer "employees")
         out.append(("survey", {"event_id": f"{cid}-enps", "customer_id": "employees", "occurred_at": day0 + DAY_MS,
                                "kind": "nps", "score": i % 11, "respondent": "employee"}))
