@@ -91,9 +91,12 @@ def to_domain(kind: str, record: Event):
 
 def bench_app(settings: Settings, **options) -> faust.App:
     """A Faust app on the worker's broker, port and state dir, with Faust's defaults otherwise."""
+    from streams.runtime.app import faust_credentials
+
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),  # the worker's security settings
         datadir=str(settings.state_dir),
         web_port=settings.web_port,
         web_bind=settings.web_host,

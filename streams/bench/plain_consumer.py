@@ -17,7 +17,11 @@ async def read_from_start(bootstrap: str, topics: list[str], handle: Callable) -
 
     from streams.runtime.faust_internals import force_metadata_update
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    from streams.settings import load_settings
+
+    # The environment's security settings, as the worker and the other bench clients use them.
+    consumer = AIOKafkaConsumer(**load_settings(bootstrap_servers=bootstrap).kafka_client_options(), group_id=None,
+                                enable_auto_commit=False)
     await consumer.start()
     try:
         await force_metadata_update(consumer)  # fresh topics: partitions_for_topic needs their metadata
