@@ -200,3 +200,16 @@ def test_revenue_lifecycle_and_support_components_are_continuous_around_their_pr
     assert tickets.components(quiet, D0 + 30, CONFIG)["support"].score == pytest.approx(100 / 1.5)
     assert tickets.components(busy, D0 + 30, CONFIG)["support"].score == pytest.approx(100 / (1 + 5 / 4 / 2))
     assert tickets.components(quiet, D0, CONFIG)["support"].score == pytest.approx(50.0)  # first day: the prior
+
+
+def test_a_perfect_csat_answer_raises_the_score_of_a_customer_above_the_prior():
+    # the "CSAT -7.4 (CSAT 100% on 1)": a perfect answer lowered a score resting on lifecycle 100
+    cfg = config_with(bands={"change_step": 0.5, "rise_step": 0.5})
+    state = fold_all([account(0, signed_up_at=at(-400), activated_at=at(-390))], cfg)
+    advance(state, at(1, 7), cfg)
+    from handlers.customer import apply
+    apply(state, csat(5, 2), cfg)
+    change = advance(state, at(3, 7), cfg).health_changes[0]
+    assert change["occurred_at"].startswith("2024-05-03")  # the answer's day
+    assert change["delta_by_component"]["csat"] > 0 and change["delta"] > 0
+    assert "CSAT +" in change["explanation"]
