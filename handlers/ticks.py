@@ -61,7 +61,7 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
     last = state.last_emit
     if last is None or state.band != last[2] or _stepped(score - last[1], config.bands):
         if health_changes is not None:
-            health_changes.append(_change(state, day, score, half, comps, last, health(), config))
+            health_changes.append(_change(state, day, score, comps, last, health(), config))
         state.last_emit = [day, round(score, 2), state.band,
                            {n: round(comps[n].score, 3) for n in contrib if comps[n].score is not None}]
         state.peaks.append([day, round(score, 2)])
@@ -77,7 +77,7 @@ def _stepped(moved: float, b) -> bool:
     return moved <= -b.change_step or moved >= b.rise_step
 
 
-def _change(state, day, score, half, comps, last, health, config) -> dict:
+def _change(state, day, score, comps, last, health, config) -> dict:
     prev_score = None if last is None else last[1]
     start = overall_prior(config) if last is None else prev_score
     delta = score - start
