@@ -28,8 +28,12 @@ def format_change(change: dict) -> str:
     band = change.get("band")
     previous = change.get("previous_band")
     band_text = f"{previous}->{band}" if previous and previous != band else str(band)
+    previous_score, score, interval = change.get("previous_score"), change.get("score"), change.get("interval")
+    moved = f"new {score}" if previous_score is None else f"{previous_score}->{score}"
+    if interval:
+        moved += f" [{interval[0]}-{interval[1]}]"
     return (f"   {change.get('occurred_at', '?'):<25} HEALTH   {change.get('customer_id')} "
-            f"{change.get('previous_score')}->{change.get('score')} {band_text} {reasons}")
+            f"{moved} {band_text} {reasons}")
 
 
 async def tail(settings: Settings, write: Callable[[str], None], from_beginning: bool = False,
