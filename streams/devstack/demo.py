@@ -15,6 +15,7 @@ from streams.devstack import local_monitoring
 from streams.devstack.processes import stop_process
 from streams.kafka import local_broker
 
+SECURITY_VARIABLES = ("CSHEALTH_SECURITY_PROTOCOL", "CSHEALTH_SASL_", "CSHEALTH_SSL_")
 DEMO_DIR = Path(os.environ.get("CSHEALTH_DEMO_DIR", local_broker.CACHE_HOME / "demo"))
 
 
@@ -38,7 +39,10 @@ def run_demo(customers: int, days: int, rate: float, web_port: int, seed: int) -
         click.echo("starting local Kafka ...")
         broker = local_broker.start(DEMO_DIR / "kafka")
         web_port = local_broker.free_port(web_port)
-        env = dict(os.environ, CSHEALTH_BOOTSTRAP_SERVERS=broker.bootstrap, CSHEALTH_WEB_PORT=str(web_port),
+        # The demo's own broker has the plain listener: security settings sourced for another
+        # (secure) broker would have every client refused.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(SECURITY_VARIABLES)}
+        env = dict(inherited, CSHEALTH_BOOTSTRAP_SERVERS=broker.bootstrap, CSHEALTH_WEB_PORT=str(web_port),
                    CSHEALTH_STATE_DIR=str(DEMO_DIR / "state"), CSHEALTH_LOG_LEVEL="warning")
         links = [f"worker view    http://127.0.0.1:{web_port}/customers/<customer_id>  (e.g. c000001)",
                  f"metrics        http://127.0.0.1:{web_port}/metrics"]
