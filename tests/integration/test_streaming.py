@@ -1,12 +1,11 @@
 """The streaming pipeline against the real broker: equal to the offline replay, through bad input,
-kill -9, a second worker and a broker restart."""
+a second worker and a broker restart (kill -9: tests/integration/test_delivery.py)."""
 from __future__ import annotations
 
 import asyncio
 import os
 import random
 import signal
-import threading
 import time
 from datetime import datetime, timezone
 
@@ -16,13 +15,12 @@ from aiokafka import AIOKafkaProducer
 
 from handlers.config import load_config
 from handlers.replay import replay
-from streams.bench.run import consumed
 from streams.devstack.processes import WorkerProcess, stack_env
 from streams.kafka import local_broker
 from streams.sim.simulator import SimulationConfig, simulate
 from tests.integration.harness import comparable, differing, interleave_topics, mismatches, produce, wait_for_equal
 from tests.support.conditions import eventually
-from tests.support.topics import read_latest, read_records
+from tests.support.topics import read_records
 
 pytestmark = pytest.mark.kafka
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -35,14 +33,6 @@ def generate(customers: int, days: int, seed: int) -> list[dict]:
 def oracle(events: list[dict]) -> dict[str, dict]:
     result = replay((orjson.dumps(e) for e in events), load_config())
     return {line["customer_id"]: line for line in result.snapshots}
-
-
-@pytest.fixture(scope="module")
-def big_stream():
-    """>= 100,000 mixed events for 5,000 customers, and what the replay says of them."""
-    events = generate(5000, 56, seed=11)
-    assert len(events) >= 100_000
-    return events, oracle(events)
 
 
 @pytest.fixture(scope="module")
@@ -79,35 +69,6 @@ def assert_equal_to_replay(bootstrap, env, expected, timeout_s=900):
     wrong = differing(expected, latest)
     assert not wrong, f"{len(wrong)} of {len(expected)} customers differ: {mismatches(expected, latest)}"
     return latest
-
-
-def test_stream_equals_replay_through_a_kill_9(kafka_bootstrap, unique_prefix, workers, big_stream):
-    """Equivalence and crash on one >= 100k stream (each would take the suite a worker's pass of it):
-    the worker is killed with SIGKILL when it has consumed about half, a new one with an empty state
-    dir recovers from the changelog and finishes; 2,000 upstream duplicates must be dropped."""
-    events, expected = big_stream
-    env = stack_env(kafka_bootstrap, unique_prefix)
-    first = workers(env, "first")
-    first.wait_ready()
-    ordered = interleave_topics(events, seed=2)
-    duplicates = random.Random(9).sample(ordered, 2000)
-    producer = produce_in_background(env, ordered + duplicates)
-    wait_until_consumed(first, len(ordered) // 2)
-    first.kill()
-    producer.join()
-    second = workers(env, "second")
-    second.wait_ready()
-    assert_equal_to_replay(kafka_bootstrap, env, expected)
-    # The HTTP view is the replay line itself, as of the same watermark (the newest event).
-    for cid in random.Random(3).sample(sorted(expected), 300):
-        status, body = second.get(f"/customers/{cid}")
-        assert status == 200 and body == expected[cid], cid
-    assert read_latest(kafka_bootstrap, env["CSHEALTH_TOPIC_DLQ"]) == {}
-
-
-def wait_until_consumed(worker: WorkerProcess, at_least: int, timeout_s: float = 600) -> None:
-    eventually(lambda: consumed(worker) >= at_least, timeout_s,
-               message=lambda: f"the worker consumed {consumed(worker)} of {at_least}")
 
 
 def test_http_view_errors(kafka_bootstrap, unique_prefix, workers):
@@ -166,12 +127,6 @@ def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_pr
         assert (topic, offset) in found, f"{name} not in the DLQ"
     reasons = sorted(found.values())
     assert reasons == sorted(["not_json", "not_json", "invalid_field", "too_large", "not_object", "unknown_kind"])
-
-
-def produce_in_background(env, events):
-    thread = threading.Thread(target=produce, args=(env, events), daemon=True)
-    thread.start()
-    return thread
 
 
 def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, unique_prefix, workers,
