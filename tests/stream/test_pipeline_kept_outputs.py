@@ -6,8 +6,9 @@ from __future__ import annotations
 import orjson
 
 from streams.runtime.routing import InputRecord, partition_for
-from tests.support.fakes import PARTITIONS, Acknowledged, MemoryStore, RecordingOutbox, worker
-from tests.unit.builders import at, raw
+from tests.support.fakes import (PARTITIONS, Acknowledged, MemoryStore, RecordingOutbox, cancelling_customer,
+                                 next_owner, worker)
+from tests.unit.builders import raw
 
 
 class LaterAcknowledgingOutbox(RecordingOutbox):
@@ -35,15 +36,6 @@ class LosingOutbox(RecordingOutbox):
         self.sent.append((topic, key, value))
 
 
-def history(customer: str) -> list[InputRecord]:
-    key = customer.encode()
-    partition = partition_for(key, PARTITIONS)
-    bodies = [("cs.accounts", raw("account", 0, customer, owner="ann", segment="smb")),
-              ("cs.accounts", raw("account", 5, customer, cancelled_at=at(5))),
-              ("cs.interactions", raw("interaction", 9, customer, direction="outbound", channel="email"))]
-    return [InputRecord(topic, partition, offset, key, body, {}) for offset, (topic, body) in enumerate(bodies)]
-
-
 def outputs(outbox: RecordingOutbox) -> list[tuple[str, dict]]:
     return [(topic, orjson.loads(value)) for topic, _, value in outbox.sent
             if topic in ("cs.health-changes", "cs.alerts")]
@@ -53,7 +45,7 @@ def test_unconfirmed_outputs_are_sent_again_by_the_next_owner():
     store, clock = MemoryStore(), [1000.0]
     dying = LosingOutbox()
     first = worker(store, [], clock, outbox=dying)
-    batch = history("c1")
+    batch = cancelling_customer("c1")
     first.process_batch(batch)
     first.sweep(batch[0].partition, None)
     lost = outputs(dying)
@@ -61,10 +53,7 @@ def test_unconfirmed_outputs_are_sent_again_by_the_next_owner():
 
     # The next owner (a restart on the same store, or the changelog restored elsewhere).
     survivor = RecordingOutbox()
-    second = worker(store, [], clock, outbox=survivor)
-    second.restore_partition(batch[0].partition, store.keys())
-    clock[0] += 60
-    second.sweep(batch[0].partition, None)
+    next_owner(store, clock, batch[0].partition, survivor)
     resent = outputs(survivor)
     assert sorted(map(orjson.dumps, resent)) == sorted(map(orjson.dumps, lost))
     assert sorted(v for t, _, v in survivor.sent if t != "cs.health") == sorted(v for t, _, v in dying.sent
@@ -75,7 +64,7 @@ def test_confirmed_outputs_leave_the_state_at_its_next_write():
     store, clock = MemoryStore(), [1000.0]
     outbox = LaterAcknowledgingOutbox()
     pipeline = worker(store, [], clock, outbox=outbox)
-    batch = history("c1")
+    batch = cancelling_customer("c1")
     pipeline.process_batch(batch)
     pipeline.sweep(batch[0].partition, None)
     assert pipeline.states.load(b"c1").undelivered  # written in the batch that produced them
@@ -92,8 +81,5 @@ def test_confirmed_outputs_leave_the_state_at_its_next_write():
     assert pipeline.states.load(b"c1").undelivered == []
 
     again = RecordingOutbox()
-    successor = worker(store, [], clock, outbox=again)
-    successor.restore_partition(batch[0].partition, store.keys())
-    clock[0] += 60
-    successor.sweep(batch[0].partition, None)
+    next_owner(store, clock, batch[0].partition, again)
     assert outputs(again) == []  # nothing left to send again

@@ -3,25 +3,15 @@ Alertmanager forgets what the previous owner stops re-posting."""
 from __future__ import annotations
 
 from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
-from streams.runtime.routing import InputRecord, partition_for
-from tests.support.fakes import PARTITIONS, MemoryStore, worker
-from tests.unit.builders import at, raw
-
-
-def records(customer: str) -> list[InputRecord]:
-    key = customer.encode()
-    partition = partition_for(key, PARTITIONS)
-    bodies = [("cs.accounts", raw("account", 0, customer, owner="ann", segment="smb")),
-              ("cs.accounts", raw("account", 5, customer, cancelled_at=at(5))),
-              ("cs.interactions", raw("interaction", 9, customer, direction="outbound", channel="email"))]
-    return [InputRecord(topic, partition, offset, key, body, {}) for offset, (topic, body) in enumerate(bodies)]
+from tests.support.fakes import MemoryStore, cancelling_customer, worker
+from tests.unit.builders import at
 
 
 def test_open_alerts_are_paged_again_by_the_next_owner_once():
     store, clock = MemoryStore(), [1000.0]
     first_paged: list[dict] = []
     first = worker(store, first_paged, clock)
-    batch = records("c1")
+    batch = cancelling_customer("c1")
     first.process_batch(batch)
     partition = batch[0].partition
     first.sweep(partition, None)
@@ -49,7 +39,7 @@ def test_open_alerts_are_paged_again_by_the_next_owner_once():
 def test_other_partitions_are_not_paged():
     store, clock = MemoryStore(), [1000.0]
     first = worker(store, [], clock)
-    batch = records("c1")
+    batch = cancelling_customer("c1")
     first.process_batch(batch)
     other = 1 - batch[0].partition
     paged: list[dict] = []
@@ -64,7 +54,7 @@ def test_other_partitions_are_not_paged():
 def test_a_sweep_is_spread_over_ticks_within_its_time_budget():
     store, clock = MemoryStore(), [1000.0]
     pipeline = worker(store, [], clock)
-    batch = [record for i in range(40) for record in records(f"c{i}")]
+    batch = [record for i in range(40) for record in cancelling_customer(f"c{i}")]
     pipeline.process_batch(batch)
     partition = batch[0].partition
     owned = len(pipeline.customers_by_partition[partition])

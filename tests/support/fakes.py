@@ -5,7 +5,9 @@ from handlers.config import load_config
 from streams.telemetry.metrics import Metrics
 from streams.runtime.clock import Clock
 from streams.runtime.pipeline import Pipeline, PipelineOptions
+from streams.runtime.routing import InputRecord, partition_for
 from streams.runtime.topics import PipelineTopics
+from tests.unit.builders import at, raw
 
 PARTITIONS = 2
 TOPICS = {"cs.accounts": "account", "cs.interactions": "interaction"}
@@ -103,3 +105,24 @@ def worker(store: MemoryStore, paged: list, clock: list, outbox=None, positions=
                         options=PipelineOptions(**{"watermark_idle_s": 0.0, **options}), on_alert=paged.append)
     pipeline.watermark.hold()  # its start-up hold, on the fake clock
     return pipeline
+
+
+def cancelling_customer(customer: str) -> list[InputRecord]:
+    """Records of a customer who signs up with owner ann, cancels on day 5 and gets one outbound
+    email on day 9: a cancellation alert and health changes once the days close."""
+    key = customer.encode()
+    partition = partition_for(key, PARTITIONS)
+    bodies = [("cs.accounts", raw("account", 0, customer, owner="ann", segment="smb")),
+              ("cs.accounts", raw("account", 5, customer, cancelled_at=at(5))),
+              ("cs.interactions", raw("interaction", 9, customer, direction="outbound", channel="email"))]
+    return [InputRecord(topic, partition, offset, key, body, {}) for offset, (topic, body) in enumerate(bodies)]
+
+
+def next_owner(store: MemoryStore, clock: list, partition: int, outbox) -> Pipeline:
+    """A worker that gains `partition` of `store` (a restart, or the changelog restored
+    elsewhere) and runs its first sweep a minute later."""
+    successor = worker(store, [], clock, outbox=outbox)
+    successor.restore_partition(partition, store.keys())
+    clock[0] += 60
+    successor.sweep(partition, None)
+    return successor
