@@ -183,7 +183,7 @@ def crosses_sweep_boundary(start_s: float, end_s: float, config) -> bool:
 def wait_for_sweeps(worker, timeout_s: float) -> None:
     """Until no sweep nor deferred evaluation has been under way for longer than a partition
     waits between sweeps, plus its next tick (every second) on either side: none is due then."""
-    from streams.runtime.pipeline import SWEEP_MIN_INTERVAL_S
+    from streams.runtime.sweep import SWEEP_MIN_INTERVAL_S
 
     settled_s = SWEEP_MIN_INTERVAL_S + 2.0
     deadline = time.monotonic() + timeout_s

@@ -27,7 +27,8 @@ class OutputWriter:
         self.on_alert = on_alert or (lambda alert: None)
         self.bands: dict[bytes, tuple[str, str]] = {}  # customer -> (band, segment), for the gauge
         self._sent_digest: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
-        self._confirmed: set[str] = set()  # ids of kept outputs Kafka acknowledged, not yet dropped from their state
+        # customer -> ids of its kept outputs Kafka acknowledged, not yet dropped from its state
+        self._confirmed: dict[bytes, set[str]] = {}
 
     def evaluate(self, customer_key: bytes, state: CustomerState, watermark_ms: int) -> bool:
         """Close due ticks and send what changed. True if anything was sent."""
@@ -66,22 +67,22 @@ class OutputWriter:
     def _send(self, customer_key: bytes, output_id: str, role: str, record: dict) -> None:
         # Sorted keys: a record sent again from the state (stored sorted) is the same bytes.
         self.outbox.send(getattr(self.topics, role), customer_key, orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
-                         on_sent=functools.partial(self._acknowledged, output_id))
+                         on_sent=functools.partial(self._acknowledged, customer_key, output_id))
 
-    def _acknowledged(self, output_id: str, future) -> None:
+    def _acknowledged(self, customer_key: bytes, output_id: str, future) -> None:
         if future.cancelled() or future.exception() is not None:
             self.outbox.note_failure(future)
             return
-        self._confirmed.add(output_id)
+        self._confirmed.setdefault(customer_key, set()).add(output_id)
 
     def settle(self, state: CustomerState) -> bool:
         """Drop the outputs Kafka confirmed from the state about to be written. True if any was."""
-        if not state.undelivered or not self._confirmed:
+        confirmed = self._confirmed.pop(state.customer_id.encode(), None)
+        if not state.undelivered or not confirmed:
             return False
-        kept = [entry for entry in state.undelivered if entry[0] not in self._confirmed]
+        kept = [entry for entry in state.undelivered if entry[0] not in confirmed]
         if len(kept) == len(state.undelivered):
             return False
-        self._confirmed.difference_update(entry[0] for entry in state.undelivered)
         state.undelivered = kept
         return True
 
@@ -101,3 +102,4 @@ class OutputWriter:
         for customer_key in customer_keys:
             self.bands.pop(customer_key, None)
             self._sent_digest.pop(customer_key, None)
+            self._confirmed.pop(customer_key, None)  # the state's next owner sends its kept outputs again
