@@ -15,6 +15,7 @@ from streams.runtime.watermark import IDLE_S
 INPUT_KINDS = ("purchase", "survey", "ticket", "mention", "interaction", "account")
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+WORKER_STORE_SCHEME = "cshealth-rocksdb"  # Faust's RocksDB store without the write-ahead log
 # What aiokafka (and so Faust's driver and the admin client) can do with a user name and password.
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
         None, description="Bearer token the customer views require; unset = open (/healthz, /readyz, /metrics stay open)")
     web_token_file: Path | None = Field(None, description="File holding CSHEALTH_WEB_TOKEN (the container secrets convention)")
     state_dir: Path = Field(Path(".cshealth/state"), description="Local table store (RocksDB) directory")
-    store: str = Field("rocksdb://", description="Table store: rocksdb:// or memory://")
+    store: str = Field(f"{WORKER_STORE_SCHEME}://", description="Table store: cshealth-rocksdb:// (RocksDB without its write-ahead log, the changelog being the durable copy), rocksdb:// (Faust's) or memory://")
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every input, table and output topic")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the worker creates")
     health_config: Path | None = Field(None, description="Health score config file (default: the packaged one)")
@@ -124,6 +125,16 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
+
+    @model_validator(mode="after")
+    def _store_known_to_faust(self) -> "Settings":
+        """Faust finds a store class by its URL's scheme: the worker's own (streams/runtime/faust_store.py)
+        is made known here, where every worker reads its settings, without importing it yet."""
+        if self.store.split("://", 1)[0] == WORKER_STORE_SCHEME:
+            from faust.stores import STORES
+
+            STORES.aliases.setdefault(WORKER_STORE_SCHEME, "streams.runtime.faust_store:WalLessRocksStore")
+        return self
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> "Settings":

@@ -7,7 +7,8 @@ Kafka, then, one after another so they never share the CPU:
                   does nothing with them (what any Faust agent can reach here), with stock Faust,
                   with one wait_first per fetched batch, and with the worker's cshealth delivery
   2. worker       `python -m streams.cli worker` folding everything (state, outputs)
-                  then: event age at half its rate, peak RSS, state size, recovery time
+                  then: the sweep of every customer across a day boundary (sweep_100k_s),
+                  event age at half its rate, peak RSS, state size, recovery time
                   (from the changelog as written, and once the log cleaner compacted it)
   3. naive faust  streams/bench/naive_agent.py, the fold as the Faust docs teach it
   4. replay       handlers.replay over the same events as JSONL
@@ -17,7 +18,9 @@ that saw everything, so process start-up and rebalancing are not counted.
 This module runs the phases and watches the worker (its /metrics and /readyz); the event set
 is streams/bench/event_set.py, the plain consumer streams/bench/plain_consumer.py, the goals
 and the printed table streams/bench/report.py. streams/bench/replay_bench.py measures the
-offline replay alone, in-process, without Kafka.
+offline replay alone, in-process, without Kafka; streams/bench/sweep_bench.py the day-boundary
+sweep alone, in-process. --long-history adds streams/bench/long_history.py's replay of a long
+history (long_history_replay_s) when that module is there.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -43,6 +47,7 @@ from streams.bench.report import GOALS, render_table
 
 POLL_S = 0.2
 AGE_TEMPLATES = 5000  # events re-stamped as "now" for the event-age phase
+SWEEP_TEMPLATES = 200  # events re-stamped just past a day boundary: enough to reach every input partition
 
 
 # -- watching a worker --------------------------------------------------------------------------
@@ -200,6 +205,52 @@ def wait_for_sweeps(worker, timeout_s: float) -> None:
         time.sleep(POLL_S)
 
 
+def sweep_crossing(now_s: float, config) -> tuple[datetime, int]:
+    """Where the event set ends and the event time whose arrival sweeps every customer across a
+    day boundary: the set ends 10 minutes before a UTC midnight D (a day or more ago), and
+    D + the allowed lateness closes day D-1's tick of every customer and changes every snapshot's
+    day (the two daily sweeps of a live worker in one). Both lie in the past, so events dated
+    just after the boundary are within the worker's clock skew."""
+    midnight = datetime.fromtimestamp(now_s, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) \
+        - timedelta(days=1)
+    return midnight - timedelta(minutes=10), int(midnight.timestamp() * 1000) + config.time.lateness_ms
+
+
+def effective_watermark_ms(worker) -> int:
+    return int(1000 * metric_sum(scrape(worker), "cshealth_event_time_effective_watermark_seconds"))
+
+
+def time_sweep(worker, settings, templates: list[dict], boundary_ms: int, timeout_s: float) -> float:
+    """Seconds from the worker's event time passing `boundary_ms` (fresh events dated just after
+    it are produced) to no sweep nor deferred evaluation left: every customer evaluated."""
+    from streams.kafka.producer import produce_events
+
+    run_id = uuid.uuid4().hex[:8]
+    crossing = [template | {"event_id": f"sweep-{run_id}-{i}", "occurred_at": boundary_ms + 60_000}
+                for i, template in enumerate(templates)]
+    asyncio.run(produce_events(settings, crossing))
+    deadline = time.monotonic() + timeout_s
+    crossed_at = None
+    swept = False
+    while time.monotonic() < deadline:
+        if worker.proc.poll() is not None:
+            raise click.ClickException(f"{worker.command} exited {worker.proc.returncode}: {worker.tail_log()}")
+        try:
+            if crossed_at is None:
+                if effective_watermark_ms(worker) >= boundary_ms:
+                    crossed_at = time.monotonic()
+            else:
+                status = worker.get("/readyz")[1]
+                if status.get("sweep_pending"):
+                    swept = True
+                elif swept and not status.get("deferred"):
+                    return time.monotonic() - crossed_at
+        except OSError:  # its event loop is busy: so is a sweep
+            pass
+        time.sleep(POLL_S)
+    raise click.ClickException(f"{worker.command} did not sweep across {boundary_ms} in {timeout_s:.0f}s")
+
+
 # -- the run ------------------------------------------------------------------------------------
 def machine_info() -> dict:
     import aiokafka
@@ -214,7 +265,8 @@ def machine_info() -> dict:
 
 
 def run_bench(bootstrap: str, work: Path, events: int, customers: int, partitions: int, seed: int,
-              age_seconds: float, compaction_wait_s: float, say: Callable[[str], None]) -> dict:
+              age_seconds: float, compaction_wait_s: float, say: Callable[[str], None],
+              long_history_days: int | None = None) -> dict:
     from handlers.config import load_config
     from handlers.replay import replay
     from streams.devstack.processes import WorkerProcess, settings_from, stack_env
@@ -223,14 +275,15 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
 
     config = load_config()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    env = stack_env(bootstrap, prefix, partitions, store="rocksdb://")
+    env = stack_env(bootstrap, prefix, partitions)  # the worker's own store (CSHEALTH_STORE's default)
     settings = settings_from(env)
     inputs = list(settings.input_topics)
     result: dict = {"events": events, "customers": customers, "partitions": partitions, "seed": seed}
 
     say(f"generating {events:,} events for {customers:,} customers ...")
     jsonl = work / "events.jsonl"
-    written, derived = write_event_set(jsonl, events, customers, seed)
+    end, sweep_boundary_ms = sweep_crossing(time.time(), config)
+    written, derived = write_event_set(jsonl, events, customers, seed, end=end)
     result["derived_events"] = derived
     asyncio.run(ensure_topics(settings))
     say(f"producing them to {bootstrap} ({prefix}.*) ...")
@@ -271,6 +324,13 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         result["age_rate_eps"] = result["worker_eps"] / 2
         with jsonl.open("rb") as lines:
             templates = [orjson.loads(line) for line in itertools.islice(lines, AGE_TEMPLATES)]
+        # The day boundary every live worker crosses daily: each of its customers is evaluated
+        # (ticks closed, snapshot, cs.health), in slices between live batches.
+        wait_for_sweeps(worker, timeout_for(customers))
+        say(f"    sweep of {customers:,} customers across a day boundary ...")
+        result["sweep_customers"] = customers
+        result["sweep_100k_s"] = time_sweep(worker, settings, templates[:SWEEP_TEMPLATES], sweep_boundary_ms,
+                                            timeout_for(customers))
         # The event set ends before "now": the first fresh events move the watermark days ahead,
         # every customer is swept once and each template's customer catches up days of ticks on
         # its first fresh event. That is catching up, not the steady state to measure: one fresh
@@ -329,6 +389,15 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     states = replayed.states.values()
     result["replay_state_bytes_per_customer"] = sum(len(s.to_bytes()) for s in states) / max(1, len(states))
 
+    if long_history_days is not None:
+        try:
+            from streams.bench import long_history
+        except ImportError:
+            say("    --long-history: streams/bench/long_history.py is not there yet, no long_history_replay_s")
+        else:
+            say(f"long history: {long_history_days} days of {customers:,} customers ...")
+            result.update(long_history.measure(customers, long_history_days, seed, work / "long-history"))
+
     result["worker_to_limit"] = result["worker_eps"] / result["limit_eps"]
     result["worker_to_faust_ceiling"] = result["worker_eps"] / result["faust_ceiling_eps"]
     result["faust_ceiling_to_stock"] = result["faust_ceiling_eps"] / result["faust_stock_ceiling_eps"]
@@ -350,8 +419,11 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
               help="At most this long for the log cleaner before the compacted-changelog recovery.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep events, logs and state here (default: a temporary directory, removed).")
+@click.option("--long-history", "long_history_days", type=click.IntRange(1), default=None,
+              help="Also replay this many days of the customers' history (long_history_replay_s).")
 def bench_command(events: int, customers: int, json_out: Path | None, partitions: int, seed: int,
-                  age_seconds: float, compaction_wait: float, work_dir: Path | None) -> None:
+                  age_seconds: float, compaction_wait: float, work_dir: Path | None,
+                  long_history_days: int | None) -> None:
     """Benchmark the worker against a plain consumer, a naive Faust agent and the replay.
 
     Uses CSHEALTH_BOOTSTRAP_SERVERS if set, else starts its own broker in a temporary directory.
@@ -377,7 +449,8 @@ def bench_command(events: int, customers: int, json_out: Path | None, partitions
         if broker_dir:
             say("starting a local Kafka ...")
             bootstrap = local_broker.start(broker_dir).bootstrap
-        result = run_bench(bootstrap, work, events, customers, partitions, seed, age_seconds, compaction_wait, say)
+        result = run_bench(bootstrap, work, events, customers, partitions, seed, age_seconds, compaction_wait, say,
+                           long_history_days)
     finally:
         if broker_dir:
             local_broker.stop(broker_dir)

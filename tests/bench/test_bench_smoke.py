@@ -15,7 +15,7 @@ from streams.cli import main
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
             "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "recovery_uncompacted_s",
             "recovery_s_changelog_records", "naive_to_worker", "faust_ceiling_eps", "worker_to_faust_ceiling",
-            "events", "customers", "machine", "goals")
+            "events", "customers", "machine", "goals", "faust_stock_ceiling_eps", "sweep_100k_s", "sweep_customers")
 
 
 def test_quantile_interpolates_like_prometheus():
@@ -51,6 +51,8 @@ def test_bench_smoke(kafka_bootstrap, tmp_path):
     for key in ("limit_eps", "faust_ceiling_eps", "worker_eps", "naive_faust_eps", "replay_eps", "recovery_s", "recovery_uncompacted_s",
                 "recovery_s_changelog_records", "p99_event_age_s"):
         assert report[key] > 0, key
+    # every customer swept once across the day boundary, in slices of 50 ms a partition a second
+    assert report["sweep_customers"] == 300 and 0 < report["sweep_100k_s"] < 120
     assert report["worker_to_limit"] == pytest.approx(report["worker_eps"] / report["limit_eps"])
     assert report["worker_to_faust_ceiling"] == pytest.approx(report["worker_eps"] / report["faust_ceiling_eps"])
     assert report["naive_to_worker"] == pytest.approx(report["naive_faust_eps"] / report["worker_eps"])
