@@ -89,6 +89,9 @@ class FaustPositions:
         return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives()
                 if tp.topic in self.input_topics]
 
+    def assigned_partitions(self, topic: str) -> list[int]:
+        return [tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic]
+
     def lag(self, tp: TP) -> int:
         """Records of an assigned input partition not read yet (the consumer-lag gauge)."""
         highwater = self.app.consumer.highwater(tp)

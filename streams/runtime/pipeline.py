@@ -24,7 +24,8 @@ from handlers.state import CustomerState
 from streams.runtime.clock import SYSTEM_CLOCK, Clock
 from streams.runtime.deferral import Deferral
 from streams.runtime.outputs import OutputWriter
-from streams.runtime.positions import KafkaPositions
+from streams.runtime.positions import KafkaPositions, UnknownPositions
+from streams.runtime.rekey_hold import RekeyHold
 from streams.runtime.routing import InputRecord, Outbox, Router, partition_for
 from streams.runtime.state_cache import StateCache, StateStore
 from streams.runtime.sweep import SWEEP_MIN_INTERVAL_S, SweepSchedule
@@ -64,8 +65,11 @@ class Pipeline:
         self.partitions = partitions
         self.clock = clock
         self.options = options
+        positions = positions or UnknownPositions()
+        rekey_hold = RekeyHold(topics.rekey, positions)
         self.router = Router(input_kinds=input_kinds, partitions=partitions, topics=topics, outbox=outbox,
-                             metrics=metrics, now_ms=self.wall_ms, max_skew_ms=int(options.max_clock_skew_s * 1000))
+                             metrics=metrics, rekey_hold=rekey_hold, now_ms=self.wall_ms,
+                             max_skew_ms=int(options.max_clock_skew_s * 1000))
         self.states = StateCache(store, options.state_cache_size)
         self.deferral = Deferral(max_wait_s=options.defer_max_s, capacity=options.state_cache_size,
                                  budget_s=options.deferred_budget_s, clock=clock.monotonic)
@@ -73,7 +77,8 @@ class Pipeline:
                                     min_interval_s=options.sweep_min_interval_s, budget_s=options.sweep_budget_s)
         self.outputs = OutputWriter(config=config, outbox=outbox, topics=topics, metrics=metrics, on_alert=on_alert)
         self.watermark = Watermark(idle_s=options.watermark_idle_s, clock=clock.monotonic, positions=positions,
-                                   ceiling=lambda: self.wall_ms() + int(options.max_clock_skew_s * 1000))
+                                   ceiling=lambda: self.wall_ms() + int(options.max_clock_skew_s * 1000),
+                                   rekey_hold=rekey_hold)
         self.watermark_ms = 0  # as of the last batch or sweep
 
     def wall_ms(self) -> int:
@@ -84,6 +89,7 @@ class Pipeline:
         started = self.clock.monotonic()
         by_customer: dict[bytes, list[tuple[InputRecord, Any]]] = defaultdict(list)
         for record in records:
+            self.router.read_back(record)
             routed = self.router.route(record)
             if routed is not None:
                 by_customer[routed[0]].append((record, routed[1]))

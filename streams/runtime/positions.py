@@ -18,6 +18,9 @@ class KafkaPositions(Protocol):
     def highwater_age(self, topic: str, partition: int) -> float | None:
         """Seconds since Kafka last told the partition's high-water mark (None: never)."""
 
+    def assigned_partitions(self, topic: str) -> Iterable[int] | None:
+        """The partitions of any topic this worker reads (None: not known)."""
+
 
 class UnknownPositions:
     """Kafka's positions unknown: nothing counts as unread, inputs are those seen, high-water
@@ -31,3 +34,6 @@ class UnknownPositions:
 
     def highwater_age(self, topic: str, partition: int) -> float | None:
         return 0.0
+
+    def assigned_partitions(self, topic: str) -> Iterable[int] | None:
+        return None

@@ -10,6 +10,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from handlers.events import MAX_CLOCK_SKEW_MS, DecodeError, Event, decode, is_employee_survey
+from streams.runtime.rekey_hold import REKEY_HOLD_HEADER, RekeyHold
 from streams.runtime.topics import PipelineTopics
 from streams.telemetry.metrics import Metrics
 from streams.telemetry.observations import observe_employee_survey
@@ -59,10 +60,12 @@ def source_topic(record: InputRecord) -> str:
 
 class Router:
     def __init__(self, *, input_kinds: dict[str, str], partitions: int, topics: PipelineTopics,
-                 outbox: Outbox, metrics: Metrics, now_ms: Callable[[], int] | None = None,
-                 max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> None:
+                 outbox: Outbox, metrics: Metrics, rekey_hold: RekeyHold,
+                 now_ms: Callable[[], int] | None = None, max_skew_ms: int = MAX_CLOCK_SKEW_MS) -> None:
         """now_ms(): the wall clock an event may not be further ahead of than max_skew_ms
-        (None: no check)."""
+        (None: no check); rekey_hold: holds event time for records on their way to their
+        customer's partition."""
+        self.rekey_hold = rekey_hold
         self.now_ms = now_ms
         self.max_skew_ms = max_skew_ms
         self.input_kinds = input_kinds
@@ -109,14 +112,31 @@ class Router:
             observe_employee_survey(self.metrics, result)
             return None
         customer_key = result.customer_id.encode()
-        if self.is_input(record) and (
-            record.key != customer_key or record.partition != partition_for(customer_key, self.partitions)
-        ):
+        partition = partition_for(customer_key, self.partitions)
+        if self.is_input(record) and (record.key != customer_key or record.partition != partition):
             # Keyed by something else (or by another partitioner): move it to its customer's partition.
-            self.outbox.send(self.topics.rekey, customer_key, raw,
-                             {KIND_HEADER: kind.encode(), SOURCE_TOPIC_HEADER: record.topic.encode()})
+            self._rekey(record, kind, customer_key, raw, result.occurred_at_ms, partition)
             return None
         return customer_key, result
+
+    def _rekey(self, record: InputRecord, kind: str, customer_key: bytes, raw: bytes, event_ms: int,
+               partition: int) -> None:
+        token = self.rekey_hold.hold(event_ms, partition)
+
+        def sent(future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                self.outbox.note_failure(future)
+            else:
+                self.rekey_hold.acknowledged(token)
+
+        self.outbox.send(self.topics.rekey, customer_key, raw,
+                         {KIND_HEADER: kind.encode(), SOURCE_TOPIC_HEADER: record.topic.encode(),
+                          REKEY_HOLD_HEADER: token}, on_sent=sent)
+
+    def read_back(self, record: InputRecord) -> None:
+        """A record read from the re-key topic ends its hold on event time."""
+        if record.topic == self.topics.rekey:
+            self.rekey_hold.read(record.partition, record.offset, record.headers.get(REKEY_HOLD_HEADER))
 
     def dead_letter(self, record: InputRecord, error: DecodeError) -> None:
         source = source_topic(record)

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 from handlers.timeutil import iso
 from streams.runtime.positions import KafkaPositions, UnknownPositions
+from streams.runtime.rekey_hold import RekeyHold
 
 log = logging.getLogger("cshealth.watermark")
 MAX_EVENT_MS = 2**63 - 1
@@ -30,11 +31,13 @@ IDLE_S = 5.0
 
 class Watermark:
     def __init__(self, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic,
-                 positions: KafkaPositions | None = None, ceiling: Callable[[], int] | None = None) -> None:
+                 positions: KafkaPositions | None = None, ceiling: Callable[[], int] | None = None,
+                 rekey_hold: RekeyHold | None = None) -> None:
         """clock: the runtime's monotonic clock; positions: where Kafka says the inputs stand
         (default: unknown, so inputs are those seen and nothing counts as unread); ceiling():
         the event time the watermark never passes (the wall clock plus the allowed skew;
-        default: none)."""
+        default: none); rekey_hold: re-keyed records on their way (default: none)."""
+        self.rekey_hold = rekey_hold
         self.idle_s = idle_s
         self.ceiling = ceiling or (lambda: MAX_EVENT_MS)
         self.clock = clock
@@ -90,6 +93,8 @@ class Watermark:
 
     def forget(self, partitions: set[int]) -> None:
         self.inputs = {tp: v for tp, v in self.inputs.items() if tp[1] not in partitions}
+        if self.rekey_hold is not None:
+            self.rekey_hold.forget(partitions)
 
     def _in_grace(self, now: float) -> bool:
         return self.first_record_at is not None and now - self.first_record_at < self.idle_s
@@ -115,6 +120,8 @@ class Watermark:
         now = self.clock()
         if now < self.hold_until or not self.inputs:
             return self.floor
+        if self.rekey_hold is not None and self.rekey_hold.blocks():
+            return self.floor  # re-keyed records of unknown age wait on a partition of ours
         holding = []
         for tp in self.assigned():
             entry = self.inputs.get(tp)
@@ -124,6 +131,9 @@ class Watermark:
             elif entry[0] is not None and self._holding(tp, entry[1], entry[2], now):
                 holding.append(entry[0])
         candidate = min(holding) if holding else self.newest()
+        in_flight = None if self.rekey_hold is None else self.rekey_hold.oldest()
+        if in_flight is not None:
+            candidate = min(candidate, in_flight)
         # A producer's wrong clock must not close days that have not begun.
         self.floor = max(self.floor, min(candidate, self.ceiling()))
         return self.floor

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections import defaultdict
+
+import orjson
 
 from streams.devstack.processes import settings_from
 from streams.kafka.producer import produce_events
@@ -66,8 +69,11 @@ def wait_for_equal(bootstrap: str, topic: str, expected: dict[str, dict], timeou
             unchanged_since = time.monotonic()
         return time.monotonic() - unchanged_since >= unchanged_s
 
-    eventually(equal_or_stuck, timeout_s, interval=2, message=lambda: (
-        f"{len(differing(expected, latest))} of {len(expected)} customers differ: {mismatches(expected, latest)}"))
+    def report() -> str:
+        return f"{len(differing(expected, latest))} of {len(expected)} customers differ: {mismatches(expected, latest)}"
+
+    eventually(equal_or_stuck, timeout_s, interval=2, message=report)
+    assert not differing(expected, latest), f"unchanged for {unchanged_s} s: {report()}"
     return latest
 
 
@@ -86,3 +92,29 @@ def mismatches(expected: dict[str, dict], actual: dict[str, dict], limit: int = 
             if len(out) >= limit:
                 break
     return out
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+
+
+def outputs_by_id(records, key) -> tuple[dict, collections.Counter, list]:
+    """id -> record, how often each id came, and the ids that came with different content."""
+    first: dict = {}
+    seen: collections.Counter = collections.Counter()
+    conflicting = []
+    for record in records:
+        value = orjson.loads(record.value)
+        output_id = key(value)
+        seen[output_id] += 1
+        if output_id in first and first[output_id] != value:
+            conflicting.append(output_id)
+        first.setdefault(output_id, value)
+    return first, seen, conflicting

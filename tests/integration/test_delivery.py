@@ -5,7 +5,6 @@ replay says, nothing else, repeating only with the same id and content."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import random
 from datetime import datetime, timezone
@@ -19,28 +18,13 @@ from streams.bench.run import consumed
 from streams.devstack.processes import WorkerProcess, settings_from, stack_env
 from streams.runtime.topics import ensure_topics
 from streams.sim import SimulationConfig, simulate
-from tests.integration.harness import interleave_topics, produce, wait_for_equal
+from tests.integration.harness import create_topic, interleave_topics, outputs_by_id, produce, wait_for_equal
 from tests.support.conditions import eventually
 from tests.support.topics import read_records
 
 pytestmark = pytest.mark.kafka
 START = datetime(2026, 2, 1, tzinfo=timezone.utc)
 KILLS = 6
-
-
-def outputs_by_id(records, key) -> tuple[dict, collections.Counter, list]:
-    """id -> record, how often each id came, and the ids that came with different content."""
-    first: dict = {}
-    seen: collections.Counter = collections.Counter()
-    conflicting = []
-    for record in records:
-        value = orjson.loads(record.value)
-        output_id = key(value)
-        seen[output_id] += 1
-        if output_id in first and first[output_id] != value:
-            conflicting.append(output_id)
-        first.setdefault(output_id, value)
-    return first, seen, conflicting
 
 
 def test_every_output_survives_kill_9_at_six_points(kafka_bootstrap, unique_prefix, tmp_path):
@@ -102,17 +86,6 @@ def test_every_output_survives_kill_9_at_six_points(kafka_bootstrap, unique_pref
                                                    sorted(set(changes) - set(expected_changes))[:5])
     assert all(alerts[k] == expected_alerts[k] for k in expected_alerts)
     assert all(changes[k] == expected_changes[k] for k in expected_changes)
-
-
-async def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
-    finally:
-        await admin.close()
 
 
 async def set_topic_config(bootstrap: str, name: str, config: dict[str, str]) -> None:

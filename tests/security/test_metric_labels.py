@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from prometheus_client import generate_latest
 
 from streams.kafka.producer import encode_for_kafka
+from streams.runtime.positions import UnknownPositions
+from streams.runtime.rekey_hold import RekeyHold
 from streams.runtime.routing import KIND_HEADER, SOURCE_TOPIC_HEADER, InputRecord, Router
 from streams.runtime.topics import PipelineTopics
 from streams.sim.simulator import SimulationConfig, simulate
@@ -34,7 +36,8 @@ def count(metrics: Metrics, name: str, **labels) -> float:
 
 def test_a_header_naming_an_unknown_topic_is_counted_as_other():
     metrics = Metrics()
-    router = Router(input_kinds=INPUTS, partitions=4, topics=TOPICS, outbox=RecordingOutbox(), metrics=metrics)
+    router = Router(input_kinds=INPUTS, partitions=4, topics=TOPICS, outbox=RecordingOutbox(), metrics=metrics,
+                    rekey_hold=RekeyHold(TOPICS.rekey, UnknownPositions()))
     headers = {KIND_HEADER: b"account", SOURCE_TOPIC_HEADER: UNKNOWN.encode()}
     router.route(InputRecord(topic=TOPICS.rekey, partition=0, offset=0, key=b"c1", value=account_event(),
                              headers=headers))

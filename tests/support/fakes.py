@@ -56,9 +56,11 @@ class RecordingOutbox(DiscardingOutbox):
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.headers: list[dict[str, bytes]] = []  # of each record sent, in the same order
 
     def send(self, topic, key, value, headers=None, on_sent=None):
         self.sent.append((topic, key, value))
+        self.headers.append(dict(headers or {}))
         super().send(topic, key, value, headers, on_sent)
 
     def values(self, topic: str) -> list[bytes]:
@@ -83,6 +85,11 @@ class FakePositions:
 
     def highwater_age(self, topic, partition):
         return self._highwater_age(topic, partition)
+
+    def assigned_partitions(self, topic):
+        """Of a topic that is not an input: the partitions of the assigned inputs."""
+        assigned = self._assigned()
+        return None if assigned is None else sorted({partition for _, partition in assigned})
 
 
 FAKE_WALL_START_S = 2_000_000_000.0  # 2033-05-18
