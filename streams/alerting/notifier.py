@@ -34,6 +34,9 @@ FIRING_TTL_S = 300.0
 CHUNK_SIZE = 500
 POST_TIMEOUT_S = 10.0
 POLL_S = 1.0
+# At stop, what is due gets one more POST within this (the worker's shutdown deadline is longer):
+# a resolution left unposted would keep the rep's page open until its endsAt.
+LAST_POST_S = 2.0
 BACKOFF_MIN_S = 1.0
 # Well under FIRING_TTL_S: after an outage the alerts are back before Alertmanager ends them.
 BACKOFF_MAX_S = 60.0
@@ -109,12 +112,14 @@ class AlertmanagerNotifier:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  resend_s: float = RESEND_S, chunk_size: int = CHUNK_SIZE, timeout_s: float = POST_TIMEOUT_S,
                  poll_s: float = POLL_S, backoff_min_s: float = BACKOFF_MIN_S,
-                 backoff_max_s: float = BACKOFF_MAX_S, jitter: Callable[[], float] = random.random) -> None:
+                 backoff_max_s: float = BACKOFF_MAX_S, jitter: Callable[[], float] = random.random,
+                 last_post_s: float = LAST_POST_S) -> None:
         self.url = base_url.rstrip("/") + "/api/v2/alerts"
         self.metrics = metrics
         self.clock, self.monotonic, self.sleep = clock, monotonic, sleep
         self.resend_s, self.chunk_size, self.timeout_s, self.poll_s = resend_s, chunk_size, timeout_s, poll_s
         self.backoff_min_s, self.backoff_max_s, self.jitter = backoff_min_s, backoff_max_s, jitter
+        self.last_post_s = last_post_s
         self.entries: dict[Identity, _Entry] = {}
         self.next_due = float("inf")  # no entry is due before this (monotonic)
         self.failures = 0             # failed POSTs in a row
@@ -152,8 +157,9 @@ class AlertmanagerNotifier:
         return self._task
 
     async def stop(self) -> None:
-        """Cancel the task and close the HTTP session. Firing alerts end in Alertmanager at their
-        endsAt; resolutions not yet posted arrive that way too, at most FIRING_TTL_S late."""
+        """Cancel the task, which posts what is due once more (within last_post_s), and close the
+        HTTP session. Firing alerts end in Alertmanager at their endsAt; a resolution the last
+        POST could not deliver ends that way too, at most FIRING_TTL_S late."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -177,8 +183,22 @@ class AlertmanagerNotifier:
                         log.exception("the Alertmanager notifier's round failed")
                         self._failed(0, exc)
                 await self.sleep(self.poll_s)
+        except asyncio.CancelledError:
+            await self._last_post()
+            raise
         finally:
             await self.close()
+
+    async def _last_post(self) -> None:
+        """The worker stops: post what is due (resolutions above all) once more, bounded."""
+        if self.next_due == float("inf"):
+            return
+        try:
+            await asyncio.wait_for(self.post_due(), self.last_post_s)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            log.warning("stopping with %d alerts not posted to %s", self.pending_count(), self.url)
+        except Exception:
+            log.exception("the Alertmanager notifier's last post failed")
 
     async def post_due(self) -> bool:
         """One round: POST every due entry, CHUNK_SIZE at a time. False when a POST failed (the

@@ -360,3 +360,48 @@ async def _two_categories_in_alertmanager(base: str):
             await wait_for({"c-two/recurring_issue/login": "active"})
         finally:
             await notifier.stop()
+
+
+def test_a_resolution_due_when_the_worker_stops_is_posted_before_it_ends():
+    asyncio.run(_resolution_at_stop())
+
+
+async def _resolution_at_stop():
+    clock, metrics = FakeClock(), Metrics()
+    am = FakeAlertmanager(free_port())
+    await am.up()
+    notifier = AlertmanagerNotifier(am.url, metrics, clock.time, monotonic=clock.monotonic, sleep=clock.sleep)
+    notifier.submit(alert("c1", "silence"))
+    notifier.start()
+    try:
+        await until(lambda: len(am.posts) == 1)
+        await until(clock.someone_sleeps)  # between two rounds: the next would post the resolution
+        notifier.submit(alert("c1", "silence", status="resolved"))
+        await notifier.stop()
+        assert am.ended(clock.now) == {"c1/silence"}  # not left firing until its endsAt
+        assert notifier.held_count() == 0
+    finally:
+        await notifier.stop()
+        await am.down()
+
+
+def test_a_last_post_to_an_alertmanager_that_is_down_does_not_hold_the_stop():
+    asyncio.run(_last_post_when_down())
+
+
+async def _last_post_when_down():
+    clock, metrics = FakeClock(), Metrics()
+    am = FakeAlertmanager(free_port())
+    await am.up(delay_s=30.0)  # answers far later than the last post may wait
+    notifier = AlertmanagerNotifier(am.url, metrics, clock.time, monotonic=clock.monotonic, sleep=clock.sleep,
+                                    last_post_s=0.3, timeout_s=60)
+    notifier.start()
+    await until(clock.someone_sleeps)
+    notifier.submit(alert("c1", "silence", status="resolved"))
+    started = time.monotonic()
+    try:
+        await notifier.stop()
+        assert time.monotonic() - started < 10  # bounded by last_post_s, not by the 30 s answer
+        assert notifier.held_count() == 1  # kept: the next worker's re-page or its endsAt ends it
+    finally:
+        await am.down()
