@@ -123,3 +123,39 @@ def test_a_failed_send_ends_the_worker_and_a_restart_delivers_everything(kafka_b
         wait_for_equal(kafka_bootstrap, health, expected, timeout_s=600)
     finally:
         restarted.stop()
+
+
+def worker_with_file_size_limit(limit_bytes: int) -> tuple[str, ...]:
+    """The worker command in a process that may not write a file larger than limit_bytes:
+    Python ignores SIGXFSZ, so a write past it fails with EFBIG, as a full disk fails it.
+    RocksDB hits it when it flushes its memtable (8 MiB) to a table file."""
+    return ("-c", "import resource, runpy, sys; "
+                  f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes})); "
+                  "sys.argv = ['cshealth', 'worker']; runpy.run_module('streams.cli', run_name='__main__')")
+
+
+def test_a_failed_state_write_ends_the_worker_and_a_restart_delivers_everything(kafka_bootstrap, unique_prefix,
+                                                                                 tmp_path):
+    events = list(simulate(SimulationConfig(customers=1500, days=60, seed=14, start=START)).events())
+    oracle = replay((orjson.dumps(e) for e in events), load_config())
+    expected = {line["customer_id"]: line for line in oracle.snapshots}
+    env = stack_env(kafka_bootstrap, unique_prefix, partitions=1)  # one store: its memtable fills first
+    asyncio.run(ensure_topics(settings_from(env)))
+    produce(env, events)
+    state_dir = tmp_path / "state"
+    failing = WorkerProcess(env, state_dir, tmp_path / "failing.log",
+                            command=worker_with_file_size_limit(1 << 20)).start()
+    try:
+        assert failing.proc.wait(timeout=600) == 75, failing.tail_log()
+    finally:
+        failing.stop()
+    assert "to the local store failed" in failing.tail_log(20_000)
+
+    restarted = WorkerProcess(env, state_dir, tmp_path / "restarted.log").start()  # the disk has room again
+    try:
+        wait_for_equal(kafka_bootstrap, env["CSHEALTH_TOPIC_HEALTH"], expected, timeout_s=600)
+        alerts, _, conflicts = outputs_by_id(
+            read_records(kafka_bootstrap, env["CSHEALTH_TOPIC_ALERTS"]), lambda a: (a["alert_id"], a["status"]))
+    finally:
+        restarted.stop()
+    assert not conflicts and set(alerts) == {(a["alert_id"], a["status"]) for a in oracle.alerts}
