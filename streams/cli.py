@@ -107,11 +107,12 @@ def topics() -> None:
 @friendly_errors
 def worker() -> None:
     """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
+    from streams.runtime.app import HealthWorker, use_delivery_loop
     from streams.runtime.topics import ensure_topics
 
+    use_delivery_loop()  # before any loop is created
     settings = kafka_settings()
     asyncio.run(ensure_topics(settings))
-    from streams.runtime.app import HealthWorker
     from streams.runtime.faust_internals import run_worker
 
     run_worker(HealthWorker(settings).app, settings)

@@ -14,6 +14,7 @@ from faust.types import TP
 
 from handlers.config import HealthConfig, load_config
 from streams.alerting.notifier import AlertmanagerNotifier
+from streams.runtime.faust_delivery import app_options, broker_urls, use_uvloop
 from streams.runtime.faust_internals import FaustPositions, event_context
 from streams.runtime.gc_pacing import CollectorPacing
 from streams.runtime.pipeline import Pipeline, PipelineOptions
@@ -38,10 +39,39 @@ DELIVERY_SETTINGS = {
     "key_serializer": "raw",  # keys and values are raw bytes: CustomerState encodes itself
     "value_serializer": "raw",
 }
+# CSHEALTH_FAUST_DELIVERY: "batched" (default) delivers through streams/runtime/faust_delivery.py
+# (one wait_first per fetched batch, the slim Monitor, uvloop); "stock" through Faust's own consumer,
+# the baseline `cshealth bench` compares it with and a way back should it misbehave.
+FAUST_DELIVERY_ENV = "CSHEALTH_FAUST_DELIVERY"
+FAUST_DELIVERIES = ("batched", "stock")
 EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
 log = logging.getLogger("cshealth.worker")
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
                         "segment.ms": str(60 * 60 * 1000)}
+
+
+def faust_delivery() -> str:
+    """The delivery CSHEALTH_FAUST_DELIVERY asks for (batched unless set)."""
+    from streams.settings import SettingsError
+
+    choice = os.environ.get(FAUST_DELIVERY_ENV, "").strip().lower() or FAUST_DELIVERIES[0]
+    if choice not in FAUST_DELIVERIES:
+        raise SettingsError(f"{FAUST_DELIVERY_ENV}: {choice!r}, expected one of {', '.join(FAUST_DELIVERIES)}")
+    return choice
+
+
+def use_delivery_loop() -> None:
+    """First thing in a worker process: uvloop for batched delivery (a loop created before stays asyncio's)."""
+    if faust_delivery() == "batched":
+        use_uvloop()
+
+
+def delivery_options(bootstrap_servers: str) -> dict:
+    """faust.App keywords for how events reach the agent: the broker URLs (cshealth's consumer or
+    Faust's) and Monitor of CSHEALTH_FAUST_DELIVERY, and DELIVERY_SETTINGS."""
+    batched = faust_delivery() == "batched"
+    return {"broker": broker_urls(bootstrap_servers, batched=batched), **DELIVERY_SETTINGS,
+            **(app_options() if batched else {})}
 
 
 def stop_at_once(reason: str) -> None:
@@ -171,7 +201,6 @@ class HealthWorker:
         self.agent_failure: BaseException | None = None
         self.app = faust.App(
             settings.app_id,
-            broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
             broker_credentials=faust_credentials(settings),
             store=settings.store,
             datadir=str(settings.state_dir),
@@ -203,7 +232,7 @@ class HealthWorker:
             # change measured on its own: 1,640 vs 1,350 events/s in two noisy 30k-event runs.)
             producer_max_batch_size=1024 * 1024,
             table_cleanup_interval=3600.0,
-            **DELIVERY_SETTINGS,
+            **delivery_options(settings.bootstrap_servers),
         )
         self.table = self.app.Table(
             "customer-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,

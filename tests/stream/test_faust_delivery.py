@@ -303,6 +303,32 @@ def test_app_options_have_no_side_effects():
     assert app_options() == app_options() == {"Monitor": SlimMonitor}
 
 
+# -- the worker's choice: CSHEALTH_FAUST_DELIVERY ---------------------------------------------------
+@pytest.mark.parametrize("choice, consumer, monitor", [
+    (None, BatchDeliveryConsumer, SlimMonitor), ("batched", BatchDeliveryConsumer, SlimMonitor),
+    (" Stock ", faust_aiokafka.Consumer, Monitor)])
+def test_the_worker_delivers_as_cshealth_faust_delivery_says(monkeypatch, tmp_path, choice, consumer, monitor):
+    from streams.runtime.app import HealthWorker
+    from streams.settings import load_settings
+
+    monkeypatch.setenv("CSHEALTH_STATE_DIR", str(tmp_path))
+    if choice is None:
+        monkeypatch.delenv("CSHEALTH_FAUST_DELIVERY", raising=False)
+    else:
+        monkeypatch.setenv("CSHEALTH_FAUST_DELIVERY", choice)
+    app = HealthWorker(load_settings()).app
+    assert type(app.consumer) is consumer and type(app.monitor) is monitor
+
+
+def test_an_unknown_delivery_is_refused(monkeypatch):
+    from streams.runtime.app import delivery_options
+    from streams.settings import SettingsError
+
+    monkeypatch.setenv("CSHEALTH_FAUST_DELIVERY", "fast")
+    with pytest.raises(SettingsError, match="CSHEALTH_FAUST_DELIVERY"):
+        delivery_options("127.0.0.1:1")
+
+
 # -- a real broker: a small agent on cshealth delivery --------------------------------------------
 # This module, run with -m, is the agent: it takes raw events in batches and does nothing but note
 # what it saw; GET /progress returns {"events", "out_of_order", "seen": {partition: [offsets]},
@@ -337,22 +363,29 @@ def build_agent_app(settings, topic: str, batch_delay_s: float) -> faust.App:
         return web.json(progress | {"seen": seen, "generations": len({g for _, g in last}),
                                     "loop": type(asyncio.get_running_loop()).__module__})
 
+    return app
+
+
+def run_agent(build, use_loop=use_uvloop) -> None:
+    """Run a test agent as a worker process: its event loop chosen first, then `build(settings)`'s
+    app, ready (GET /readyz) once it serves."""
+    from streams.runtime.faust_internals import run_worker
+    from streams.settings import load_settings
+
+    use_loop()
+    settings = load_settings()
+    app = build(settings)
+
     @app.page("/readyz")
     async def readyz(web, request):
         return web.json({"ready": True})
 
-    return app
+    run_worker(app, settings)
 
 
 def main() -> None:
-    from streams.runtime.faust_internals import run_worker
-    from streams.settings import load_settings
-
-    use_uvloop()
-    settings = load_settings()
-    app = build_agent_app(settings, os.environ["FAUST_DELIVERY_TEST_TOPIC"],
-                          float(os.environ.get("FAUST_DELIVERY_TEST_BATCH_DELAY_S", "0")))
-    run_worker(app, settings)
+    run_agent(lambda settings: build_agent_app(settings, os.environ["FAUST_DELIVERY_TEST_TOPIC"],
+                                               float(os.environ.get("FAUST_DELIVERY_TEST_BATCH_DELAY_S", "0"))))
 
 
 async def produce(bootstrap: str, topic: str, count: int) -> dict[int, int]:
