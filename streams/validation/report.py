@@ -16,6 +16,12 @@ def checks(sim: dict, real: dict | None) -> list[tuple[str, str, str, bool | Non
         row("real history AUC: score vs recency", a["score"] - a["recency"], ">= +0.02",
             a["score"] - a["recency"] >= 0.02, "{:+.3f}")
         row("real history AUC: recency / BG/NBD", f"{a['recency']:.3f} / {a['bgnbd']:.3f}", "(baselines)", None)
+        c = real["ceiling"]
+        row(f"real history AUC: ceiling ({c['folds']}-fold CV logistic on {len(c['features'])} purchase features, "
+            "fitted on the outcomes)", c["cv_auc"], f"(upper reference; recency + 0.02 = {a['recency'] + 0.02:.3f})",
+            None, "{:.3f}")
+        row("real history AUC: score vs ceiling", a["score"] - c["cv_auc"], "proposed: >= -0.010 and >= BG/NBD",
+            None, "{:+.3f}")
         row("real history: new customers above the prior", real["new_above_prior"]["above_prior"], "0",
             real["new_above_prior"]["above_prior"] == 0)
     a = sim["auc"]
@@ -34,6 +40,15 @@ def checks(sim: dict, real: dict | None) -> list[tuple[str, str, str, bool | Non
         row(f"recall: {story}", recall, "100 %", recall == 1.0, "{:.0%}")
     for story, days in al["days_to_first_alert_median"].items():
         row(f"median days to first alert: {story}", days, "< 1", None if days is None else days < 1, "{:.2f}")
+    q = sim["quiet_paging_cost"]
+    row("quiet churners a day after their turn: silence / own mean gap (median)", q["multiple_day_after_turn"],
+        f"({q['quiet_churners']} quiet churners)", None, "{:.2f}")
+    row("healthy customer-months paged by a rule firing at that multiple", q["healthy_paged_share"],
+        f"(budget < {q['budget']:.0%})", None, "{:.0%}")
+    row(f"smallest multiple paging healthy customer-months < {q['budget']:.0%}",
+        f"{q['budget_multiple']:.1f} ({q['healthy_paged_share_at_budget_multiple']:.2%})", "(mean gaps)", None)
+    row("quiet churners: median days to first alert at that multiple", q["quiet_days_to_alert_at_budget_multiple"],
+        f"proposed: before silence reaches {q['budget_multiple']:.1f} x own mean gap", None, "{:.1f}")
     row("healthy customers alerted / month", al["healthy_alerted_per_month"], "< 2 %",
         al["healthy_alerted_per_month"] < 0.02, "{:.2%}")
     n = sim["newcomers_above_prior"]

@@ -10,9 +10,11 @@ from statistics import median
 from handlers.config import COMPONENTS, HealthConfig
 from handlers.metrics.bgnbd import expected
 from handlers.metrics.lifecycle import is_activity
-from handlers.events import decode
+from handlers.events import decode, is_employee_survey
 from handlers.timeutil import DAY_MS, day_of, parse_ts
 from streams.validation import cdnow
+from streams.validation.ceiling import cdnow_ceiling
+from streams.validation.paging import quiet_paging_cost
 from streams.validation.auc import auc
 from streams.validation.bgnbd_fit import fit
 from streams.validation.fold import fold
@@ -58,9 +60,13 @@ def simulator(config: HealthConfig, customers: int, days: int, seed: int, cutoff
     retained, scores, recency = [], [], []
     last_active: dict[str, int] = {}
     histories: dict[str, list[int]] = defaultdict(list)
+    active_days: dict[str, set[int]] = defaultdict(set)  # the whole period, as the silence component reads it
     for rec in records:
         ev = decode_record(rec)
-        if ev is None or ev.occurred_at_ms > cutoff_ms or not is_activity(ev):
+        if ev is None or not is_activity(ev) or is_employee_survey(ev):
+            continue
+        active_days[ev.customer_id].add(day_of(ev.occurred_at_ms))
+        if ev.occurred_at_ms > cutoff_ms:
             continue
         last_active[ev.customer_id] = max(last_active.get(ev.customer_id, 0), ev.occurred_at_ms)
         histories[ev.customer_id].append(day_of(ev.occurred_at_ms))
@@ -88,6 +94,9 @@ def simulator(config: HealthConfig, customers: int, days: int, seed: int, cutoff
     report |= calm(folded.changes, truth, end_ms, config)
     report["alerts"] = _alerts(quality.evaluate(folded.alerts, truth, days))
     report["newcomers_above_prior"] = newcomers_above_prior(folded.changes, truth, start_ms, config)
+    turns = {r["customer_id"]: day_of(parse_ts(r["turns_at"])) for r in truth
+             if r["story"] == "quiet_churner" and r.get("turns_at")}
+    report["quiet_paging_cost"] = quiet_paging_cost(active_days, truth, turns)
     return report
 
 
@@ -208,7 +217,7 @@ def real_history(config: HealthConfig, data_path=None) -> dict:
     recency = [-(hist[c][2] - hist[c][1]) for c in ids]
     model = [expected(horizon, *hist[c], params) for c in ids]
     distinct = len(set(round(s, 1) for s in scores))
-    return {
+    out = {
         "data": "CDNOW (lifetimes 0.11.3 wheel), 23,570 customers; folded to 1997-09-30, outcome: buys 1997-10-01..1998-06-30",
         "customers": len(ids), "buy_again": sum(labels), "fold_seconds": round(seconds, 1),
         "auc": {"score": auc(scores, labels), "score_shown": auc(shown, labels), "recency": auc(recency, labels),
@@ -218,6 +227,10 @@ def real_history(config: HealthConfig, data_path=None) -> dict:
         "share_at_0_or_100": round(sum(1 for s in scores if s <= 0.05 or s >= 99.95) / len(scores), 3),
         "new_above_prior": _first_scores_above_prior(folded.changes, config),
     }
+    t0 = time.monotonic()
+    out["ceiling"] = cdnow_ceiling(rows, outcome)
+    out["ceiling"]["seconds"] = round(time.monotonic() - t0, 1)
+    return out
 
 
 def _first_scores_above_prior(changes: list[dict], config: HealthConfig) -> dict:

@@ -58,6 +58,9 @@ def test_a_small_simulator_run_meets_the_semantics_goals():
     assert sim["alerts"]["recall"]["sour"] == 1.0 and sim["alerts"]["recall"]["stalled_onboarding"] == 1.0
     assert sim["healthy_rate"] <= 0.5
     assert sim["auc"]["score"] > 0.8
+    q = sim["quiet_paging_cost"]
+    assert q["quiet_churners"] > 0 and q["multiple_day_after_turn"] < q["budget_multiple"]
+    assert q["healthy_paged_share"] > q["budget"] > q["healthy_paged_share_at_budget_multiple"]
     rows = report.checks(sim, None)
     assert any(name.startswith("healthy: health changes") and ok for name, _, _, ok in rows)
     assert "| measure | value | goal | met |" in report.table(rows)
