@@ -35,7 +35,8 @@ def alert_id(customer_id: str, rule: str, key: str, fire_day: int) -> str:
 
 
 def record(state, rule: str, key: str, status: str, day: int, fire_day: int, evidence: dict,
-           summary: str, health: dict, config) -> dict:
+           summary: str, brief: dict, config) -> dict:
+    """One cs.alerts record; brief is the score breakdown it carries (handlers.score.brief)."""
     action, runbook = ACTIONS[rule]
     return {
         "alert_id": alert_id(state.customer_id, rule, key, fire_day),
@@ -46,7 +47,7 @@ def record(state, rule: str, key: str, status: str, day: int, fire_day: int, evi
         "dedupe_key": f"{state.customer_id}/{rule}/{key}" if key else f"{state.customer_id}/{rule}",
         "occurred_at": iso(end_of_day(day)),
         "fired_at": iso(end_of_day(fire_day)),
-        "evidence": {**evidence, "health": breakdown(health)},
+        "evidence": {**evidence, "health": brief},
         "owner": lifecycle.field(state, "owner"),
         "segment": lifecycle.field(state, "segment"),
         "summary": summary if status == "firing" else f"resolved: {summary}",
@@ -56,8 +57,9 @@ def record(state, rule: str, key: str, status: str, day: int, fire_day: int, evi
     }
 
 
-def transitions(state, day: int, conds: dict, health_fn, config) -> list[dict]:
-    """Compare conditions with state.active; return new firing/resolved records."""
+def transitions(state, day: int, conds: dict, brief_fn, config) -> list[dict]:
+    """Compare conditions with state.active; return new firing/resolved records (brief_fn() gives
+    the score breakdown each carries, a new dict each call)."""
     out = []
     for rk in sorted(conds.keys() - state.active.keys()):
         rule, key, evidence, summary = conds[rk]
@@ -67,13 +69,13 @@ def transitions(state, day: int, conds: dict, health_fn, config) -> list[dict]:
             continue
         state.active[rk] = [day, day]
         state.fired[rk] = day
-        out.append(record(state, rule, key, "firing", day, day, evidence, summary, health_fn(), config))
+        out.append(record(state, rule, key, "firing", day, day, evidence, summary, brief_fn(), config))
     for rk in sorted(state.active.keys() - conds.keys()):
         since, fire_day = state.active.pop(rk)
         if fire_day >= 0:
             rule, _, key = rk.partition("|")
             out.append(record(state, rule, key, "resolved", day, fire_day, {"active_since": iso(end_of_day(since))},
-                              f"{rule.replace('_', ' ')} condition cleared", health_fn(), config))
+                              f"{rule.replace('_', ' ')} condition cleared", brief_fn(), config))
     return out
 
 
@@ -88,7 +90,7 @@ def still_firing(state, health: dict, config) -> list[dict]:
             continue  # within cooldown: never paged
         rule, _, key = rk.partition("|")
         out.append(record(state, rule, key, "firing", since, fire_day, {"active_since": iso(end_of_day(since))},
-                          f"{rule.replace('_', ' ')} still active", health, config))
+                          f"{rule.replace('_', ' ')} still active", breakdown(health), config))
     return out
 
 

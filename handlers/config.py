@@ -28,6 +28,8 @@ Defaults live in handlers/health_config.toml (commented there). Summary:
 """
 from __future__ import annotations
 
+import functools
+
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -131,7 +133,7 @@ class BgNbd(_Strict):
     b: float = Field(2.2, gt=0)
     horizon_days: float = Field(90.0, gt=0, le=3650)
 
-    @property
+    @functools.cached_property  # read at every tick; the model is frozen, so computed once
     def params(self):
         from handlers.metrics.bgnbd import Params
         return Params(self.r, self.alpha, self.a, self.b)

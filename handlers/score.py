@@ -144,9 +144,20 @@ def z_of(config: HealthConfig) -> float:
     return z
 
 
+_PRIORS: dict[int, tuple] = {}
+
+
 def overall_prior(config: HealthConfig) -> float:
+    """The score of a customer with no evidence (cached as _weights is: every health read-out shows it)."""
+    hit = _PRIORS.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
     used, total = _weights(config)
-    return sum(w * prior(config, n) for n, w in used) / total
+    value = sum(w * prior(config, n) for n, w in used) / total
+    if len(_PRIORS) > 64:
+        _PRIORS.clear()
+    _PRIORS[id(config)] = (config, value)
+    return value
 
 
 def interval(score: float, half: float) -> list[float]:
@@ -193,11 +204,36 @@ def health_dict(components: dict[str, Component], score: float | None, contrib: 
     }
 
 
+BRIEF = ("score", "interval", "band", "rests_on", "unknown", "config_version")
+
+
 def breakdown(health: dict) -> dict:
     """The compact score breakdown carried in alert evidence."""
     comps = {n: {k: c[k] for k in ("score", "contribution", "note")} for n, c in health["components"].items()}
-    keys = ("score", "interval", "band", "rests_on", "unknown", "config_version")
-    return {**{k: health.get(k) for k in keys}, "components": comps}
+    return {**{k: health.get(k) for k in BRIEF}, "components": comps}
+
+
+def brief(components: dict[str, Component], score: float, half: float, contrib: dict[str, float],
+          band: str | None, config: HealthConfig) -> dict:
+    """breakdown(health_dict(...)) without the full read-out: an alert carries only this, and a
+    sparse history raises far more alerts (silence firing and resolving) than health changes."""
+    weights = config.weights
+    comps = {}
+    known = 0
+    unknown_names = []
+    for n in COMPONENTS:
+        c = components[n]
+        part = contrib.get(n)
+        note = c.note
+        if c.score is None:
+            unknown_names.append(n)
+        elif getattr(weights, n) > 0:
+            known += 1
+        comps[n] = {"score": None if c.score is None else round(c.score, 1),
+                    "contribution": None if part is None else round(part, 2),
+                    "note": note if note.__class__ is str else note[0].format(*note[1])}
+    return {"score": round(score, 1), "interval": interval(score, half), "band": band, "rests_on": known,
+            "unknown": unknown_names, "config_version": config.version, "components": comps}
 
 
 def attribute(before_scores: dict[str, float], after_scores: dict[str, float], config: HealthConfig) -> dict[str, float]:

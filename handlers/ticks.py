@@ -22,7 +22,8 @@ import bisect
 from handlers import alerts, bands, rules
 from handlers.config import COMPONENTS
 from handlers.metrics import FAMILIES, lifecycle
-from handlers.score import attribute, combine, explain, half_width, health_dict, overall_prior
+from handlers.score import (_weights, attribute, breakdown, brief, combine, explain, half_width, health_dict,
+                            overall_prior)
 from handlers.timeutil import end_of_day, iso
 
 EPS = 1e-6
@@ -58,6 +59,9 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
             cached.append(health_dict(comps, score, contrib, state.band, config))
         return cached[0]
 
+    def alert_brief() -> dict:  # the full read-out only when a health change built it anyway
+        return breakdown(cached[0]) if cached else brief(comps, score, half, contrib, state.band, config)
+
     last = state.last_emit
     if last is None or state.band != last[2] or _stepped(score - last[1], config.bands):
         if health_changes is not None:
@@ -67,7 +71,7 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
         state.peaks.append([day, round(score, 2)])
     conds = rules.conditions(state, day, score, half, comps, config)
     if conds or state.active:
-        alert_out.extend(alerts.transitions(state, day, conds, health, config))
+        alert_out.extend(alerts.transitions(state, day, conds, alert_brief, config))
     return score, comps
 
 
@@ -149,55 +153,71 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
     if state.pending is not None:
         return day
     half = half_width(comps, config)
-    if _safe(state, day, score, half, comps, limit - day, config):  # the usual case: the whole stretch
+    top = rules.peak(state, day, config.alerts.score_drop.window_days)  # the same for every k tried
+    if _safe(state, day, score, half, comps, limit - day, config, top):  # the usual case: the whole stretch
         return limit
     lo, hi = 0, limit - day - 1  # largest k with safe(k); safe is monotone in k
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _safe(state, day, score, half, comps, mid, config):
+        if _safe(state, day, score, half, comps, mid, config, top):
             lo = mid
         else:
             hi = mid - 1
     return day + lo
 
 
-def _drift(comps: dict, k: int, config) -> float:
-    """Bound on how far the score can move in k quiet days."""
-    bound = 0.0
-    total = sum(getattr(config.weights, n) for n in COMPONENTS)
-    for n in COMPONENTS:
+def _drift(comps: dict, k: int, config) -> tuple[float, float]:
+    """Bounds (down, up) on how far the score can fall and rise within k quiet days.
+
+    Each component moves monotonically, so over the stretch it stays between its value now and
+    its value after k days: a decay toward its prior moves one way, an ("at", fn) from fn(0) to
+    fn(k). Summing the falls and the rises apart (not every move both ways) keeps components
+    moving in opposite directions (purchases fading, tenure growing) from doubling the bound,
+    which cut quiet stretches into many short ones on a sparse history."""
+    down = up = 0.0
+    priors = config.priors
+    used, total = _weights(config)
+    for n, w in used:
         c = comps[n]
         d = c.drift
-        w = getattr(config.weights, n)
-        if d is None or c.score is None or w <= 0:
+        if d is None or c.score is None:
             continue
         kind = d[0]
-        if kind == "decay":
-            move = d[2] * (1.0 - 0.5 ** (k / d[1]))
+        if kind == "decay":  # toward the prior: down from above it, up from below
+            move = w / total * d[2] * (1.0 - 0.5 ** (k / d[1]))
+            if c.score > getattr(priors, n):
+                down += move
+            else:
+                up += move
         elif kind == "linear":
-            move = d[1] * k
+            move = w / total * d[1] * k
+            down, up = down + move, up + move
         else:  # ("at", fn): monotone, so its end point bounds the move
-            move = abs(min(100.0, max(0.0, d[1](k))) - c.score)
-        bound += w / total * move
-    return bound
+            move = w / total * (min(100.0, max(0.0, d[1](k))) - c.score)
+            if move < 0:
+                down -= move
+            else:
+                up += move
+    return down, up
 
 
-def _safe(state, day: int, score: float, half: float, comps: dict, k: int, config) -> bool:
-    d = _drift(comps, k, config) + EPS
+def _safe(state, day: int, score: float, half: float, comps: dict, k: int, config, top: float | None) -> bool:
+    """Ticks day + 1 .. day + k change nothing (top: the score_drop peak at day)."""
+    down, up = _drift(comps, k, config)
+    down, up = down + EPS, up + EPS
     b = config.bands
-    if (bands.candidate(state.band, score - d, b, half) != state.band
-            or bands.candidate(state.band, score + d, b, half) != state.band):
+    if (bands.candidate(state.band, score - down, b, half) != state.band
+            or bands.candidate(state.band, score + up, b, half) != state.band):
         return False
     moved = score - state.last_emit[1]
-    if _stepped(moved - d, b) or _stepped(moved + d, b):
+    if _stepped(moved - down, b) or _stepped(moved + up, b):
         return False
     # score_drop: peaks only expire during the stretch, so the peak falls from `top` to `top_end`.
     rule = config.alerts.score_drop
-    top = rules.peak(state, day, rule.window_days)
     if top is None:
         return True
     hi = score + half  # the rule reads the upper end of the interval
     if top - hi >= rule.points:  # holds now: must hold at the lowest peak and highest score
         top_end = rules.peak(state, day + k, rule.window_days)
-        return top_end is not None and top_end - (hi + d) >= rule.points
-    return top - (hi - d) < rule.points
+        return top_end is not None and top_end - (hi + up) >= rule.points
+    return top - (hi - down) < rule.points
