@@ -54,7 +54,8 @@ def quiet_paging_cost(active_days: dict[str, set[int]], truth: list[dict], turn_
     n = 0.0 if allowed >= len(top) else math.ceil(round(top[allowed] * 10, 9)) / 10
     out["budget_multiple"] = n
     out["healthy_paged_share_at_budget_multiple"] = paged(n)
-    # With that rule a quiet churner is paged when its silence reaches n mean gaps: days after the turn.
+    # With that rule a quiet churner is paged when its silence reaches n mean gaps: days after the turn
+    # (0 when its silence had reached them before the turn).
     delays = [max(0.0, last + n * gap - turn) for turn, last, gap in rhythm]
     out["quiet_days_to_alert_at_budget_multiple"] = median(delays) if delays else None
     return out

@@ -64,3 +64,14 @@ def test_a_small_simulator_run_meets_the_semantics_goals():
     rows = report.checks(sim, None)
     assert any(name.startswith("healthy: health changes") and ok for name, _, _, ok in rows)
     assert "| measure | value | goal | met |" in report.table(rows)
+
+
+def test_the_report_sets_the_score_beside_the_cdnow_ceiling():
+    config = load_config()
+    sim = run.simulator(config, customers=120, days=60, seed=7, cutoff_share=0.75)
+    real = {"auc": {"score": 0.763, "recency": 0.759, "bgnbd": 0.762}, "new_above_prior": {"above_prior": 0},
+            "ceiling": {"folds": 5, "features": ["a", "b"], "cv_auc": 0.772}}
+    rows = {name: (value, goal, ok) for name, value, goal, ok in report.checks(sim, real)}
+    value, goal, ok = rows["real history AUC: ceiling (5-fold CV logistic on 2 purchase features, fitted on the outcomes)"]
+    assert value == "0.772" and "0.779" in goal and ok is None  # the reference is no goal of its own
+    assert rows["real history AUC: score vs ceiling"][0] == "-0.009"
