@@ -205,15 +205,9 @@ def wait_for_sweeps(worker, timeout_s: float) -> None:
         time.sleep(POLL_S)
 
 
-def sweep_crossing(now_s: float, config) -> tuple[datetime, int]:
-    """Where the event set ends and the event time whose arrival sweeps every customer across a
-    day boundary: the set ends 10 minutes before a UTC midnight D (a day or more ago), and
-    D + the allowed lateness closes day D-1's tick of every customer and changes every snapshot's
-    day (the two daily sweeps of a live worker in one). Both lie in the past, so events dated
-    just after the boundary are within the worker's clock skew."""
-    midnight = datetime.fromtimestamp(now_s, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) \
-        - timedelta(days=1)
-    return midnight - timedelta(minutes=10), int(midnight.timestamp() * 1000) + config.time.lateness_ms
+def newest_event_ms(jsonl: Path) -> int:
+    with jsonl.open("rb") as lines:
+        return max(orjson.loads(line)["occurred_at"] for line in lines)
 
 
 def effective_watermark_ms(worker) -> int:
@@ -271,6 +265,7 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
     from handlers.replay import replay
     from streams.devstack.processes import WorkerProcess, settings_from, stack_env
     from streams.kafka.producer import produce_events
+    from streams.runtime.sweep import next_tick_close
     from streams.runtime.topics import ensure_topics
 
     config = load_config()
@@ -282,8 +277,11 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
 
     say(f"generating {events:,} events for {customers:,} customers ...")
     jsonl = work / "events.jsonl"
-    end, sweep_boundary_ms = sweep_crossing(time.time(), config)
-    written, derived = write_event_set(jsonl, events, customers, seed, end=end)
+    # Ending two days ago at the latest: the next tick close after the newest event lies in the
+    # past, so events dated just after it are within the worker's clock skew (sweep_100k_s).
+    written, derived = write_event_set(jsonl, events, customers, seed,
+                                       end=datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2))
+    sweep_boundary_ms = next_tick_close(newest_event_ms(jsonl), config)
     result["derived_events"] = derived
     asyncio.run(ensure_topics(settings))
     say(f"producing them to {bootstrap} ({prefix}.*) ...")
@@ -324,8 +322,9 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         result["age_rate_eps"] = result["worker_eps"] / 2
         with jsonl.open("rb") as lines:
             templates = [orjson.loads(line) for line in itertools.islice(lines, AGE_TEMPLATES)]
-        # The day boundary every live worker crosses daily: each of its customers is evaluated
-        # (ticks closed, snapshot, cs.health), in slices between live batches.
+        # The next tick close after the newest event, which a live worker crosses daily: each of
+        # its customers is evaluated (one more tick closed, snapshot, cs.health), in slices between
+        # live batches.
         wait_for_sweeps(worker, timeout_for(customers))
         say(f"    sweep of {customers:,} customers across a day boundary ...")
         result["sweep_customers"] = customers

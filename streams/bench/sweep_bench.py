@@ -4,10 +4,12 @@
 
 The simulator's events for `customers` are folded through streams.runtime.pipeline.Pipeline in
 the worker's batches into RocksDB opened as the worker's store opens it (one DB per partition;
-each write also a changelog record through the outbox, as FaustTableStore does); the outbox acknowledges at once and keeps nothing. The events end shortly before a UTC
-midnight D; then the watermark moves past D + the allowed lateness, which closes day D-1's tick
-of every customer and changes every snapshot's day: the sweep the worker does every day, here
-in one go (no budget, no ticks: what the worker spends on it, not how it spreads it out).
+each write also a changelog record through the outbox, as FaustTableStore does); the outbox
+acknowledges at once and keeps nothing. Every customer is swept up to the newest event, then the
+watermark moves past the next tick close (streams.runtime.sweep.next_tick_close), which closes
+one more day's tick of every customer and changes every snapshot: the sweep the worker does
+every day, here in one go (no budget, no ticks: what the worker spends on it, not how it
+spreads it out).
 
 Prints the sweep's seconds, microseconds per customer and where they go, the records it sent,
 and the process's RSS after the fold and after the sweep (with RocksDB's memtables and block
@@ -30,7 +32,6 @@ import orjson
 
 from handlers.config import load_config
 from handlers.state import CustomerState
-from handlers.timeutil import DAY_MS
 from streams.bench.event_set import simulation
 from streams.runtime import outputs as outputs_module
 from streams.runtime.app import BATCH_MAX
@@ -38,6 +39,7 @@ from streams.runtime.clock import Clock
 from streams.runtime.faust_store import wal_less_write_options
 from streams.runtime.pipeline import Pipeline, PipelineOptions
 from streams.runtime.routing import InputRecord, partition_for
+from streams.runtime.sweep import next_tick_close
 from streams.runtime.topics import PipelineTopics
 from streams.settings import Settings
 from streams.telemetry.metrics import Metrics
@@ -137,10 +139,6 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def midnight_before(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def batches(events: int, customers: int, seed: int, end: datetime) -> Iterator[list[InputRecord]]:
     """The simulator's first `events` events as input records, in the worker's batch size."""
     days = max(28, 3 * events // max(customers, 1))  # the simulator's few events a customer a day
@@ -159,10 +157,8 @@ def batches(events: int, customers: int, seed: int, end: datetime) -> Iterator[l
 
 def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Callable[[str], None]) -> dict:
     config = load_config()
-    # The events end 10 minutes before a midnight D, a day before now: D + lateness lies in the past.
-    midnight = midnight_before(datetime.now(timezone.utc) - timedelta(days=1))
-    end = midnight - timedelta(minutes=10)
-    crossing_ms = int(midnight.timestamp() * 1000) + config.time.lateness_ms + 60_000
+    # The events end two days ago at the latest, so the next tick close after them lies in the past.
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
     clock = [time.monotonic()]
     wall = [end.timestamp()]
     outbox = CountingOutbox()
@@ -189,6 +185,8 @@ def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Ca
     for partition in range(PARTITIONS):
         pipeline.sweep(partition, partition)
     result["catch_up_sweep_s"] = time.perf_counter() - started
+    # The newest event decides the watermark: the next tick close after it is one day's sweep.
+    crossing_ms = next_tick_close(pipeline.watermark.newest(), config) + 60_000
     result["customers_in_state"] = sum(len(keys) for keys in pipeline.customers_by_partition.values())
     result["rss_after_fold_bytes"] = rss_bytes()
     result["rocksdb_after_fold_bytes"] = store.memory()
