@@ -12,6 +12,7 @@ shrinking as evidence accrues), combined as independent errors: sd = sqrt(sum((w
 """
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -93,21 +94,30 @@ def component_sd(config: HealthConfig, evidence: float | None, name: str) -> flo
     return u.prior_sd * math.sqrt(n0 / (n0 + max(0.0, evidence)))
 
 
-_WEIGHTS: dict[int, tuple] = {}
+def _per_config(build):
+    """Memoise build(config) by config identity: configs are frozen, and these figures are read on
+    every tick and every read-out. A few configs at most live at once (a reload makes a new one)."""
+    cache: dict[int, tuple] = {}
+
+    @functools.wraps(build)
+    def get(config: HealthConfig):
+        hit = cache.get(id(config))
+        if hit is not None and hit[0] is config:
+            return hit[1]
+        value = build(config)
+        if len(cache) > 64:
+            cache.clear()
+        cache[id(config)] = (config, value)
+        return value
+    return get
 
 
+@_per_config
 def _weights(config: HealthConfig) -> tuple[list[tuple[str, float]], float]:
-    """The weighted components and their total (cached: configs are frozen; read on every tick)."""
-    hit = _WEIGHTS.get(id(config))
-    if hit is not None and hit[0] is config:
-        return hit[1], hit[2]
+    """The weighted components and their total."""
     w = config.weights
     used = [(n, getattr(w, n)) for n in COMPONENTS if getattr(w, n) > 0]
-    total = sum(x for _, x in used)
-    if len(_WEIGHTS) > 64:
-        _WEIGHTS.clear()
-    _WEIGHTS[id(config)] = (config, used, total)
-    return used, total
+    return used, sum(x for _, x in used)
 
 
 def combine(components: dict[str, Component], config: HealthConfig) -> tuple[float, dict[str, float]]:
@@ -144,20 +154,19 @@ def z_of(config: HealthConfig) -> float:
     return z
 
 
-_PRIORS: dict[int, tuple] = {}
+@_per_config
+def _fixed(config: HealthConfig) -> list[tuple[str, float, float, float]]:
+    """(component, prior, weight, effective weight) in COMPONENTS order: what every read-out repeats."""
+    _, total = _weights(config)
+    return [(n, getattr(config.priors, n), getattr(config.weights, n), round(getattr(config.weights, n) / total, 4))
+            for n in COMPONENTS]
 
 
+@_per_config
 def overall_prior(config: HealthConfig) -> float:
-    """The score of a customer with no evidence (cached as _weights is: every health read-out shows it)."""
-    hit = _PRIORS.get(id(config))
-    if hit is not None and hit[0] is config:
-        return hit[1]
+    """The score of a customer with no evidence (every health read-out shows it)."""
     used, total = _weights(config)
-    value = sum(w * prior(config, n) for n, w in used) / total
-    if len(_PRIORS) > 64:
-        _PRIORS.clear()
-    _PRIORS[id(config)] = (config, value)
-    return value
+    return sum(w * prior(config, n) for n, w in used) / total
 
 
 def interval(score: float, half: float) -> list[float]:
@@ -166,15 +175,11 @@ def interval(score: float, half: float) -> list[float]:
 
 def health_dict(components: dict[str, Component], score: float | None, contrib: dict[str, float],
                 band: str | None, config: HealthConfig) -> dict:
-    weights = config.weights
-    _, total = _weights(config)
-    priors = config.priors
     comps = {}
     known = 0
     unknown_names = []
-    for n in COMPONENTS:  # every snapshot builds this: kept to one pass and no repeated lookups
+    for n, p, w, effective in _fixed(config):  # every snapshot builds this: one pass, no repeated lookups
         c = components[n]
-        w = getattr(weights, n)
         part = contrib.get(n)
         note = c.note
         value = c.value
@@ -184,9 +189,9 @@ def health_dict(components: dict[str, Component], score: float | None, contrib: 
             known += 1
         comps[n] = {
             "score": None if c.score is None else round(c.score, 1),
-            "prior": getattr(priors, n),
+            "prior": p,
             "weight": w,
-            "effective_weight": round(w / total, 4),
+            "effective_weight": effective,
             "contribution": None if part is None else round(part, 2),
             "note": note if note.__class__ is str else note[0].format(*note[1]),
             "value": {k: round(v, 3) if v.__class__ is float else v for k, v in value.items()} if value else {},
@@ -217,17 +222,16 @@ def brief(components: dict[str, Component], score: float, half: float, contrib: 
           band: str | None, config: HealthConfig) -> dict:
     """breakdown(health_dict(...)) without the full read-out: an alert carries only this, and a
     sparse history raises far more alerts (silence firing and resolving) than health changes."""
-    weights = config.weights
     comps = {}
     known = 0
     unknown_names = []
-    for n in COMPONENTS:
+    for n, _, w, _ in _fixed(config):
         c = components[n]
         part = contrib.get(n)
         note = c.note
         if c.score is None:
             unknown_names.append(n)
-        elif getattr(weights, n) > 0:
+        elif w > 0:
             known += 1
         comps[n] = {"score": None if c.score is None else round(c.score, 1),
                     "contribution": None if part is None else round(part, 2),

@@ -132,20 +132,31 @@ class IdMemory:
     the ids added, not of their arrival order. Serialised as one row per minute, the
     minute's hashes sorted, packed as 8 bytes each and base64-encoded (~11 bytes an id).
 
+    A memory read from its rows keeps them and decodes them only when an id is looked up, added
+    or forgotten: a customer whose day closes without events (the sweep, catching up) is read and
+    written again with its ids untouched, and its rows are written back as they were read.
+
     Small memories (most customers) are a plain dict. A large one also keeps its ids
     grouped by minute with each minute's encoded row, so a hot customer's write re-encodes
     only the minutes that changed since the last one, and forgetting pops from the oldest
     minute instead of sorting everything: the cost per event stays flat as it fills."""
-    __slots__ = ("ids", "slots", "order", "encoded", "sorted_slot")
+    __slots__ = ("_ids", "rows", "slots", "order", "encoded", "sorted_slot")
     SLOT_MS = 60_000
     GROUPED_FROM = 512  # ids from which the grouped view is kept (it costs memory per id)
 
     def __init__(self) -> None:
-        self.ids: dict[int, int] = {}  # hash -> minute
+        self._ids: dict[int, int] | None = {}  # hash -> minute; None while only `rows` hold them
+        self.rows: list | None = None  # the rows read, while the ids are as read (to_json's result then)
         self.slots: dict[int, list[int]] | None = None  # minute -> hashes (grouped view)
         self.order: list[int] | None = None  # the minutes of `slots`, ascending
         self.encoded: dict[int, str] | None = None  # minute -> its row's encoding, while unchanged
         self.sorted_slot: int | None = None  # a minute whose hashes are sorted descending
+
+    @property
+    def ids(self) -> dict[int, int]:
+        if self._ids is None:
+            self._decode()
+        return self._ids
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -156,6 +167,7 @@ class IdMemory:
     def add(self, h: int, ms: int) -> None:
         m = ms // self.SLOT_MS
         self.ids[h] = m
+        self.rows = None
         if self.slots is None:
             return
         group = self.slots.get(m)
@@ -174,6 +186,7 @@ class IdMemory:
         n = len(self.ids)
         if n <= keep:
             return
+        self.rows = None
         if self.slots is None:
             self._group()
         outside = (newest_ms - horizon_ms) // self.SLOT_MS  # minutes before this are beyond the horizon
@@ -211,6 +224,8 @@ class IdMemory:
         self.slots, self.order, self.encoded, self.sorted_slot = slots, sorted(slots), {}, None
 
     def to_json(self) -> list:
+        if self.rows is not None:
+            return self.rows
         if self.slots is None and len(self.ids) > self.GROUPED_FROM:
             self._group()
         if self.slots is None:
@@ -230,16 +245,20 @@ class IdMemory:
     @classmethod
     def from_json(cls, rows: list) -> "IdMemory":
         memory = cls()
-        ids = memory.ids
+        memory._ids, memory.rows = None, rows
+        return memory
+
+    def _decode(self) -> None:
+        rows = self.rows
+        ids = self._ids = {}
         groups = {}
         for m, packed in rows:
             group = groups[m] = _unpack(packed)
             for h in group:
                 ids[h] = m
-        if len(ids) > cls.GROUPED_FROM:
-            memory.slots, memory.order = groups, [m for m, _ in rows]
-            memory.encoded = {m: packed for m, packed in rows}
-        return memory
+        if len(ids) > self.GROUPED_FROM:
+            self.slots, self.order = groups, [m for m, _ in rows]
+            self.encoded = {m: packed for m, packed in rows}
 
     @classmethod
     def from_pairs(cls, pairs: list) -> "IdMemory":

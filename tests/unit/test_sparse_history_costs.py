@@ -60,3 +60,18 @@ def test_an_alerts_brief_is_the_breakdown_of_the_full_read_out():
     half = half_width(comps, CONFIG)
     full = breakdown(health_dict(comps, score, contrib, state.band, CONFIG))
     assert orjson.dumps(brief(comps, score, half, contrib, state.band, CONFIG)) == orjson.dumps(full)
+
+
+def test_a_state_read_and_written_without_events_keeps_its_id_rows_undecoded():
+    state = fold_all([nps(9, day=0), purchase(40.0, day=1), ticket("t1", day=2)])
+    raw = state.to_bytes()
+    again = CustomerState.from_bytes(raw)
+    advance(again, at(30), CONFIG)  # a closed day, as the sweep closes it: no event, no id looked up
+    assert again.seen._ids is None
+    assert orjson.loads(again.to_bytes())["seen"] == orjson.loads(raw)["seen"]
+    assert again.seen._ids is None
+    late = purchase(10.0, day=3)
+    assert apply(again, late, CONFIG)  # a new id: decoded, added, and written with the others
+    assert len(again.seen) == 4 and len(orjson.loads(again.to_bytes())["seen"]) > 0
+    assert not apply(again, late, CONFIG)
+    assert CustomerState.from_bytes(again.to_bytes()).seen.ids == again.seen.ids
