@@ -206,8 +206,10 @@ def wait_for_sweeps(worker, timeout_s: float) -> None:
 
 
 def newest_event_ms(jsonl: Path) -> int:
-    with jsonl.open("rb") as lines:
-        return max(orjson.loads(line)["occurred_at"] for line in lines)
+    from handlers.timeutil import parse_ts
+
+    with jsonl.open("rb") as lines:  # epoch ms or ISO text, as the simulator writes them
+        return max(parse_ts(orjson.loads(line)["occurred_at"]) for line in lines)
 
 
 def effective_watermark_ms(worker) -> int:
