@@ -4,12 +4,13 @@ CSHEALTH_STORE (streams/settings.py registers the scheme).
 
 Why no write-ahead log: every state write is also a changelog record, and the changelog is
 the durable copy. The local store only saves reading the changelog again: Faust recovers a
-partition by reading its changelog after the offset the local DB records as persisted
-(`__faust\\0offset__`, written in the same DB once Kafka acknowledged a changelog record).
+partition by reading its changelog from the offset the local DB records as persisted
+(`__faust\\0offset__`, written in the same DB once Kafka acknowledged a changelog record;
+from the log's start when there is none; faust/tables/recovery.py, _build_offsets).
 Without the log, a kill -9 loses what was still in the memtables, and RocksDB reopens at its
 last flush: a prefix of the writes, in the order they were made. In that prefix every state
 written before the recorded offset was written (the state is put, then sent, then
-acknowledged, then the offset put), so reading the changelog after that offset brings the
+acknowledged, then the offset put), so reading the changelog from that offset brings the
 partition back to what Kafka has, as it does for a state dir lost entirely; a crash only
 costs a longer recovery for what the memtables held. A clean stop or a revoked partition
 flushes its DB, so a restart on the same state dir reads no more of the changelog than with
@@ -17,7 +18,9 @@ the log.
 
 Why bounded memory: Faust opens each partition's DB with a 2 GiB block cache of its own and
 up to three 64 MiB memtables, so eight partitions may hold gigabytes; the states of 100,000
-customers are ~100 MiB (docs/performance.md).
+customers are ~100 MiB (docs/performance.md). The price: most states are read from SST files
+through the 64 MiB cache rather than from large memtables (streams/bench/sweep_bench.py shows
+the store's share of a sweep).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import rocksdict
 from faust.stores import rocksdb as faust_rocksdb
 
 from streams.settings import WORKER_STORE_SCHEME
+
 MEMTABLE_BYTES = 8 * 2**20  # per partition DB, two at most (one being flushed)
 BLOCK_CACHE_BYTES = 64 * 2**20  # one cache shared by every partition DB of the process
 
