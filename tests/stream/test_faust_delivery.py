@@ -305,8 +305,8 @@ def test_app_options_have_no_side_effects():
 
 # -- the worker's choice: CSHEALTH_FAUST_DELIVERY ---------------------------------------------------
 @pytest.mark.parametrize("choice, consumer, monitor", [
-    (None, BatchDeliveryConsumer, SlimMonitor), ("batched", BatchDeliveryConsumer, SlimMonitor),
-    (" Stock ", faust_aiokafka.Consumer, Monitor)])
+    (None, faust_aiokafka.Consumer, Monitor), (" Stock ", faust_aiokafka.Consumer, Monitor),
+    ("batched", BatchDeliveryConsumer, SlimMonitor)])
 def test_the_worker_delivers_as_cshealth_faust_delivery_says(monkeypatch, tmp_path, choice, consumer, monitor):
     from streams.runtime.app import HealthWorker
     from streams.settings import load_settings
