@@ -14,6 +14,7 @@ import pytest
 
 from handlers.config import load_config
 from handlers.replay import replay
+from handlers.timeutil import parse_ts
 from streams.bench.run import consumed
 from streams.devstack.processes import WorkerProcess, settings_from, stack_env
 from streams.runtime.topics import ensure_topics
@@ -57,7 +58,11 @@ def test_every_output_survives_kill_9_at_six_points(kafka_bootstrap, unique_pref
             worker.kill()
 
         wait_for_equal(kafka_bootstrap, env["CSHEALTH_TOPIC_HEALTH"], expected_health, timeout_s=900)
-        # The HTTP view is the replay line itself, as of the same watermark (the newest event).
+        # The inputs let go of event time once quiet for the idle time: then the HTTP view is the
+        # replay line itself, as of the same watermark (the newest event).
+        newest_ms = max(parse_ts(e["occurred_at"]) for e in events)
+        eventually(lambda: worker.get("/readyz")[1]["watermark_ms"] == newest_ms, 60,
+                   message=lambda: f"watermark {worker.get('/readyz')[1]['watermark_ms']} != newest {newest_ms}")
         for cid in random.Random(3).sample(sorted(expected_health), 300):
             status, body = worker.get(f"/customers/{cid}")
             assert status == 200 and body == expected_health[cid], cid
