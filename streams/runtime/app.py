@@ -41,8 +41,8 @@ DELIVERY_SETTINGS = {
 }
 # CSHEALTH_FAUST_DELIVERY: "stock" (default) delivers through Faust's own consumer; "batched" through
 # streams/runtime/faust_delivery.py (one wait_first per fetched batch, the slim Monitor, uvloop),
-# ~1.3x the worker's rate, opt-in while the kill -9 test's views lag the replay's newest event time
-# on it (docs/faust-delivery.md, "In the worker").
+# 1.3-1.6x the worker's rate, opt-in while the kill -9 test's views lag the replay's newest event
+# time, on stock sometimes, on batched every time (docs/faust-delivery.md, "In the worker").
 FAUST_DELIVERY_ENV = "CSHEALTH_FAUST_DELIVERY"
 FAUST_DELIVERIES = ("stock", "batched")
 EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
