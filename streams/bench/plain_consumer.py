@@ -80,12 +80,12 @@ def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float)
 
 def changelog_state_bytes(bootstrap: str, topic: str) -> float:
     """Mean size of each customer's latest state record in the worker's table changelog."""
-    from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
+    from streams.runtime.pipeline import INTERNAL_KEY_PREFIX
 
     latest: dict[bytes, int] = {}
 
     def keep(message) -> None:
-        if message.key.startswith(WATERMARK_KEY_PREFIX):
+        if message.key.startswith(INTERNAL_KEY_PREFIX):
             return
         if message.value is None:
             latest.pop(message.key, None)

@@ -227,7 +227,6 @@ def time_sweep(worker, settings, templates: list[dict], boundary_ms: int, timeou
     asyncio.run(produce_events(settings, crossing))
     deadline = time.monotonic() + timeout_s
     crossed_at = None
-    swept = False
     while time.monotonic() < deadline:
         if worker.proc.poll() is not None:
             raise click.ClickException(f"{worker.command} exited {worker.proc.returncode}: {worker.tail_log()}")
@@ -237,9 +236,7 @@ def time_sweep(worker, settings, templates: list[dict], boundary_ms: int, timeou
                     crossed_at = time.monotonic()
             else:
                 status = worker.get("/readyz")[1]
-                if status.get("sweep_pending"):
-                    swept = True
-                elif swept and not status.get("deferred"):
+                if status.get("swept_through_ms", 0) >= boundary_ms and not status.get("deferred"):
                     return time.monotonic() - crossed_at
         except OSError:  # its event loop is busy: so is a sweep
             pass

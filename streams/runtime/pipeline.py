@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from handlers.config import HealthConfig
 from handlers.customer import advance, apply, derived_events, snapshot
 from handlers.events import DecodeError
@@ -39,6 +41,11 @@ log = logging.getLogger("cshealth.pipeline")
 # Set CSHEALTH_DEBUG_LATE=1 to log each late event with the watermark's inputs (why was it late?).
 DEBUG_LATE = bool(os.environ.get("CSHEALTH_DEBUG_LATE"))
 WATERMARK_KEY_PREFIX = b"\x00watermark:"
+# Per table partition: its inputs' newest event time and last offset read, written with every
+# batch's states, so a process that gains the partition knows the event time of records it will
+# not read again.
+READ_POSITIONS_KEY_PREFIX = b"\x00inputs:"
+INTERNAL_KEY_PREFIX = b"\x00"  # no valid customer id starts with a control character
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class Pipeline:
             state = self._guarded(customer_key, items, self._fold_customer)
             if state is not None:
                 folded.append((customer_key, items, state))
+        self._save_read_positions(records)
         self._read_watermark()
         behind = self.deferral.enabled and self.behind(records)
         for customer_key, items, state in folded:
@@ -108,6 +116,16 @@ class Pipeline:
         self.evaluate_deferred(overdue_only=behind)
         self.metrics.watermark.set(self.watermark.newest() / 1000)
         self.metrics.processing.observe(self.clock.monotonic() - started)
+
+    def _save_read_positions(self, records: list[InputRecord]) -> None:
+        origins = {}
+        for record in records:
+            if self.router.is_input(record) and record.partition < self.partitions:
+                origins[record.partition] = record.origin
+        for partition, origin in origins.items():
+            positions = self.watermark.read_positions(partition)
+            if positions:
+                self.store.put(READ_POSITIONS_KEY_PREFIX + str(partition).encode(), orjson.dumps(positions), origin)
 
     def _read_watermark(self) -> None:
         """The event time that closes days as of now, for this batch or sweep (and the gauge)."""
@@ -249,7 +267,7 @@ class Pipeline:
             waiting = self.deferral.take(customer_key)  # evaluated here
             self._reevaluate(customer_key, origin, page_again=newly_owned, state=waiting[1] if waiting else None)
         if not keys:
-            self.sweeps.finish(partition)
+            self.sweeps.finish(partition, self.watermark_ms)
             self.store.put(WATERMARK_KEY_PREFIX + str(partition).encode(), str(self.watermark_ms).encode(), origin)
         return evaluated
 
@@ -257,12 +275,16 @@ class Pipeline:
         """Customers a sweep under way has still to evaluate (readiness detail, bench)."""
         return self.sweeps.pending()
 
+    def swept_through_ms(self) -> int:
+        """The event time every customer has been re-evaluated at by a sweep (readiness detail, bench)."""
+        return self.sweeps.swept_through_ms()
+
     # -- partitions ---------------------------------------------------------------------------
     def restore_partition(self, partition: int, keys: Iterable[bytes]) -> None:
         """After recovery: learn which customers live on a newly assigned partition, and its watermark."""
         customers = self.sweeps.restored(partition)
         for key in keys:
-            if key.startswith(WATERMARK_KEY_PREFIX):
+            if key.startswith(INTERNAL_KEY_PREFIX):
                 continue
             if partition_for(key, self.partitions) == partition:
                 customers.add(key)
@@ -270,6 +292,9 @@ class Pipeline:
         raw = self.store.get(WATERMARK_KEY_PREFIX + str(partition).encode())
         if raw:
             self.watermark.restore(int(raw))
+        positions = self.store.get(READ_POSITIONS_KEY_PREFIX + str(partition).encode())
+        if positions:
+            self.watermark.restore_positions(partition, orjson.loads(positions))
         self.watermark.hold()
 
     def forget_partition(self, partition: int) -> None:

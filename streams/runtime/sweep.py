@@ -39,6 +39,7 @@ class SweepSchedule:
         # partition -> (customers still to evaluate, page their open alerts again) of a sweep under way
         self._sweeping: dict[int, tuple[list[bytes], bool]] = {}
         self._restored: set[int] = set()  # partitions (re)gained from the table, open alerts not re-paged yet
+        self._finished_at_ms: dict[int, int] = {}  # partition -> watermark its last whole sweep ran at
 
     def add_customer(self, partition: int, customer_key: bytes) -> None:
         self.customers_by_partition[partition].add(customer_key)
@@ -58,8 +59,13 @@ class SweepSchedule:
         pending = self._sweeping[partition] = (list(self.customers_by_partition.get(partition, ())), newly_owned)
         return pending
 
-    def finish(self, partition: int) -> None:
+    def finish(self, partition: int, watermark_ms: int) -> None:
         del self._sweeping[partition]
+        self._finished_at_ms[partition] = watermark_ms
+
+    def swept_through_ms(self) -> int:
+        """The event time every partition with customers has been swept at, whole (0: not yet)."""
+        return min((self._finished_at_ms.get(p, 0) for p in self.customers_by_partition), default=0)
 
     def pending(self) -> int:
         """Customers a sweep under way has still to evaluate (readiness detail, bench)."""
@@ -74,5 +80,6 @@ class SweepSchedule:
         """A partition left: returns its customers."""
         self._swept.pop(partition, None)
         self._sweeping.pop(partition, None)
+        self._finished_at_ms.pop(partition, None)
         self._restored.discard(partition)
         return self.customers_by_partition.pop(partition, set())

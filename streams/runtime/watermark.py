@@ -91,6 +91,24 @@ class Watermark:
             event_ms = ceiling
         self.floor = max(self.floor, event_ms)
 
+    def read_positions(self, partition: int) -> dict[str, list[int]]:
+        """Input topic -> [newest event ms, last offset read] of the inputs on `partition`."""
+        return {topic: [entry[0], entry[2]] for (topic, p), entry in self.inputs.items()
+                if p == partition and entry[0] is not None}
+
+    def restore_positions(self, partition: int, positions: dict[str, list[int]]) -> None:
+        """After a restart: what an earlier process read of these inputs, as if read just now. Its
+        records are not read again (their offsets are committed), and the newest of them may be
+        the newest event of the stream: without it event time would stop short of it."""
+        now = self.clock()
+        for topic, (event_ms, offset) in positions.items():
+            entry = self.inputs.get((topic, partition))
+            if entry is None:
+                self.inputs[(topic, partition)] = [event_ms, now, offset]
+            elif offset > entry[2] or entry[0] is None:
+                entry[0] = event_ms if entry[0] is None else max(entry[0], event_ms)
+                entry[2] = max(entry[2], offset)
+
     def forget(self, partitions: set[int]) -> None:
         self.inputs = {tp: v for tp, v in self.inputs.items() if tp[1] not in partitions}
         if self.rekey_hold is not None:

@@ -57,7 +57,8 @@ def register_views(worker) -> None:
     async def readyz(web: View, request: Request) -> Response:
         ready = worker.recovered
         return _json(web.web, {"ready": ready, "watermark_ms": pipeline.watermark_ms,
-                               "sweep_pending": pipeline.sweep_pending(), "deferred": pipeline.deferred_count()},
+                               "sweep_pending": pipeline.sweep_pending(), "deferred": pipeline.deferred_count(),
+                               "swept_through_ms": pipeline.swept_through_ms()},
                      200 if ready else 503)
 
     @app.page("/metrics")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from handlers.timeutil import iso
 from streams.runtime.pipeline import WATERMARK_KEY_PREFIX
 from streams.runtime.routing import InputRecord, partition_for
 from tests.support.fakes import FAKE_WALL_START_S, PARTITIONS, FakePositions, MemoryStore, RecordingOutbox, worker
@@ -82,3 +83,21 @@ def test_a_persisted_watermark_beyond_the_skew_is_clamped_at_start_up(caplog):
     ceiling = int((FAKE_WALL_START_S + clock[0]) * 1000) + 3_600_000
     assert pipeline.watermark.floor == ceiling
     assert len([r for r in caplog.records if "clamped" in r.getMessage()]) == 1
+
+
+def test_a_restarted_worker_knows_the_event_time_of_records_an_earlier_one_read():
+    """kill -9 after the newest event was read and its offset committed: the next worker never
+    reads it again, yet event time reaches it (the views' as_of, the days it closes)."""
+    store, clock = MemoryStore(), [1000.0]
+    older = record("cs.accounts", "c1", 0, raw("account", 2, "c1", owner="ann", segment="smb"))
+    newest = record("cs.interactions", "c2", 0, raw("interaction", 9, "c2", direction="inbound", channel="email"))
+    highwater = {("cs.accounts", older.partition): 1, ("cs.interactions", newest.partition): 1}
+    first = worker(store, [], clock, positions=positions_from(highwater))
+    first.process_batch([older, newest])
+
+    restarted = worker(store, [], clock, positions=positions_from(highwater))
+    for partition in range(PARTITIONS):
+        restarted.restore_partition(partition, store.keys())
+    clock[0] += 60  # nothing left to read anywhere
+    assert restarted.watermark.current() == at(9)
+    assert restarted.view(b"c1")["as_of"] == iso(at(9))
