@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     web_token_file: Path | None = Field(None, description="File holding CSHEALTH_WEB_TOKEN (the container secrets convention)")
     state_dir: Path = Field(Path(".cshealth/state"), description="Local table store (RocksDB) directory")
     store: str = Field(f"{WORKER_STORE_SCHEME}://", description="Table store: cshealth-rocksdb:// (RocksDB without its write-ahead log, the changelog being the durable copy), rocksdb:// (Faust's) or memory://")
+    store_memtable_mib: float = Field(8.0, gt=0, le=1024, description="RocksDB memtable per table partition, MiB (two at most each): memory against flushes")
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of every input, table and output topic")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the worker creates")
     health_config: Path | None = Field(None, description="Health score config file (default: the packaged one)")

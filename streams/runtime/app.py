@@ -239,7 +239,8 @@ class HealthWorker:
             "customer-state", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes,
             # Recovery reads the changelog one record at a time: let the log cleaner keep it near
             # one record per customer (the newest) instead of one per write of the last week.
-            extra_topic_configs=CHANGELOG_COMPACTION)
+            extra_topic_configs=CHANGELOG_COMPACTION,
+            options={"write_buffer_size": int(settings.store_memtable_mib * 2**20)})
         self.outbox = KafkaOutbox(self.app)
         self.collector = CollectorPacing()
         self.store = FaustTableStore(self.table, self.outbox)

@@ -133,7 +133,7 @@ def test_a_failed_send_ends_the_worker_and_a_restart_delivers_everything(kafka_b
 def worker_with_file_size_limit(limit_bytes: int) -> tuple[str, ...]:
     """The worker command in a process that may not write a file larger than limit_bytes:
     Python ignores SIGXFSZ, so a write past it fails with EFBIG, as a full disk fails it.
-    RocksDB hits it when it flushes its memtable (8 MiB) to a table file."""
+    RocksDB hits it when it flushes a memtable to a table file."""
     return ("-c", "import resource, runpy, sys; "
                   f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes})); "
                   "sys.argv = ['cshealth', 'worker']; runpy.run_module('streams.cli', run_name='__main__')")
@@ -141,17 +141,18 @@ def worker_with_file_size_limit(limit_bytes: int) -> tuple[str, ...]:
 
 def test_a_failed_state_write_ends_the_worker_and_a_restart_delivers_everything(kafka_bootstrap, unique_prefix,
                                                                                  tmp_path):
-    events = list(simulate(SimulationConfig(customers=1500, days=60, seed=14, start=START)).events())
+    events = list(simulate(SimulationConfig(customers=600, days=45, seed=14, start=START)).events())
     oracle = replay((orjson.dumps(e) for e in events), load_config())
     expected = {line["customer_id"]: line for line in oracle.snapshots}
-    env = stack_env(kafka_bootstrap, unique_prefix, partitions=1)  # one store: its memtable fills first
+    # One table partition with a 1 MiB memtable: its first flush writes a table file over the limit.
+    env = stack_env(kafka_bootstrap, unique_prefix, partitions=1, store_memtable_mib=1)
     asyncio.run(ensure_topics(settings_from(env)))
     produce(env, events)
     state_dir = tmp_path / "state"
     failing = WorkerProcess(env, state_dir, tmp_path / "failing.log",
-                            command=worker_with_file_size_limit(1 << 20)).start()
+                            command=worker_with_file_size_limit(200_000)).start()
     try:
-        assert failing.proc.wait(timeout=600) == 75, failing.tail_log()
+        assert failing.proc.wait(timeout=300) == 75, failing.tail_log()
     finally:
         failing.stop()
     assert "to the local store failed" in failing.tail_log(20_000)
