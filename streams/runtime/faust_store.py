@@ -29,9 +29,10 @@ from typing import Any
 import rocksdict
 from faust.stores import rocksdb as faust_rocksdb
 
-from streams.settings import WORKER_STORE_SCHEME
+from streams.settings import WORKER_STORE_SCHEME, Settings
 
-MEMTABLE_BYTES = 8 * 2**20  # per partition DB, two at most (one being flushed)
+# Per partition DB, two at most (one being flushed); the worker passes CSHEALTH_STORE_MEMTABLE_MIB.
+MEMTABLE_BYTES = int(Settings.model_fields["store_memtable_mib"].default * 2**20)
 BLOCK_CACHE_BYTES = 64 * 2**20  # one cache shared by every partition DB of the process
 
 

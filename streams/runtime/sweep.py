@@ -23,7 +23,7 @@ SWEEP_MIN_INTERVAL_S = 10.0
 def next_tick_close(watermark_ms: int, config: HealthConfig) -> int:
     """The first event time after `watermark_ms` that closes another day's tick: every customer
     is swept when the watermark reaches it (the day's sweep that does the most work)."""
-    return ((watermark_ms - config.time.lateness_ms) // DAY_MS + 1) * DAY_MS + config.time.lateness_ms
+    return (due_day(watermark_ms, config) + 2) * DAY_MS + config.time.lateness_ms
 
 
 class SweepSchedule:
