@@ -4,6 +4,7 @@ Thin on purpose: the work per batch lives in streams.runtime.pipeline and the do
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections import Counter
@@ -86,12 +87,16 @@ def stop_at_once(reason: str) -> None:
 
 
 class KafkaOutbox:
-    """Collects a batch's records, then hands them all to the producer before the batch's
-    events are acknowledged (so before any commit can pass them).
+    """Collects a batch's records, sends them all and waits until Kafka acknowledged every one
+    before the batch's events are acknowledged, so no offset commit passes a record (a state's
+    changelog record, an output) that a crash could still lose.
 
-    Not Faust's send_soon: its buffer drains one record per event-loop turn, and its flush
-    gives up after 0.1 s without a send, so a commit (or a rebalance) could pass records
-    still waiting there, to be lost on a crash or after a rebalance."""
+    Handing them to the producer is not enough: it sends only when the agent yields the loop,
+    and Faust's commit timer can run first, commit the batch's offsets and leave its records
+    in the producer's buffer for a crash to take (a failed send elsewhere ended the worker
+    that way, and one customer's event was neither in its state nor read again).
+    Not Faust's send_soon either: its buffer drains one record per event-loop turn, and its
+    flush gives up after 0.1 s without a send."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
@@ -103,15 +108,23 @@ class KafkaOutbox:
         self.pending.append((topic, key, value, list(headers.items()) if headers else None, partition, on_sent))
 
     async def drain(self) -> None:
-        """Queue everything in the producer (which batches it); a failed send stops the worker,
-        before the records it carried could be committed past."""
-        if self.failure is not None:
-            raise RuntimeError(f"a Kafka send failed: {self.failure!r}") from self.failure
+        """Send everything (the producer batches it) and return once Kafka acknowledged it all;
+        a failed send stops the worker, before the records it carried could be committed past."""
+        self.raise_failure()
         pending, self.pending = self.pending, []
         send = self.app.producer.send
+        futures = []
         for topic, key, value, headers, partition, on_sent in pending:
             future = await send(topic, key, value, partition, None, headers)
             future.add_done_callback(on_sent or self.note_failure)
+            futures.append(future)
+        if futures:
+            await asyncio.wait(futures)
+        self.raise_failure()
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise RuntimeError(f"a Kafka send failed: {self.failure!r}") from self.failure
 
     def note_failure(self, future) -> None:
         if not future.cancelled() and future.exception() is not None:

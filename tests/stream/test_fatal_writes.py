@@ -57,3 +57,33 @@ def test_a_failed_state_write_stops_the_worker(stops):
 
 def test_the_exit_code_says_try_again():
     assert EXIT_KAFKA_WRITE_FAILED == 75  # EX_TEMPFAIL: a supervisor restarts it
+
+
+def test_drain_returns_only_once_kafka_acknowledged_every_record():
+    """The batch's events are acknowledged (and may be committed) when drain returns: a record
+    still in the producer then would be lost by a crash with its offset committed."""
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        acknowledgements: list[asyncio.Future] = []
+        seen: list[str] = []
+
+        class Producer:
+            async def send(self, topic, key, value, partition, timestamp, headers):
+                future = loop.create_future()
+                acknowledgements.append(future)
+                return future
+
+        outbox = KafkaOutbox(SimpleNamespace(producer=Producer()))
+        outbox.send("changelog", b"c1", b"state", partition=0, on_sent=lambda f: seen.append("changelog"))
+        outbox.send("cs.health", b"c1", b"health")
+        drain = asyncio.create_task(outbox.drain())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        seen.append("drain done" if drain.done() else "drain waiting")
+        for future in acknowledgements:
+            future.set_result(SimpleNamespace(topic="t", partition=0, offset=1))
+        await drain
+        seen.append("drain done")
+        return seen
+
+    assert asyncio.run(scenario()) == ["drain waiting", "changelog", "drain done"]
