@@ -165,7 +165,10 @@ class FaustTableStore:
             self.outbox.note_failure(future)
             return
         sent = future.result()
-        self.table.data.set_persisted_offset(TP(sent.topic, sent.partition), sent.offset)
+        try:
+            self.table.data.set_persisted_offset(TP(sent.topic, sent.partition), sent.offset)
+        except Exception as exc:  # the local store failed (a full disk): as for a failed state write
+            stop_at_once(f"writing the changelog offset of {sent.topic}[{sent.partition}] to the local store failed: {exc!r}")
 
     def keys(self):
         return self.table.keys()

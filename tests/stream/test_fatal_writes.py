@@ -55,6 +55,22 @@ def test_a_failed_state_write_stops_the_worker(stops):
     assert "No space left on device" in stops[0]
 
 
+def test_a_failed_changelog_offset_write_stops_the_worker(stops):
+    """Kafka acknowledged the changelog record, then the local store refuses its offset (RocksDB
+    after a failed flush refuses every write): a worker that went on would run on a broken store."""
+    class BrokenOffsets(dict):
+        def set_persisted_offset(self, tp, offset):
+            raise OSError("IO error: While appending to file: 000008.sst: File too large")
+
+    table = SimpleNamespace(data=BrokenOffsets(), changelog_topic=SimpleNamespace(get_topic_name=lambda: "changelog"))
+    store = FaustTableStore(table, KafkaOutbox(SimpleNamespace()))
+    acknowledged = asyncio.new_event_loop().create_future()
+    acknowledged.set_result(SimpleNamespace(topic="changelog", partition=0, offset=7))
+    with pytest.raises(Stopped):
+        store._persisted(acknowledged)
+    assert "changelog offset" in stops[0] and "File too large" in stops[0]
+
+
 def test_the_exit_code_says_try_again():
     assert EXIT_KAFKA_WRITE_FAILED == 75  # EX_TEMPFAIL: a supervisor restarts it
 
