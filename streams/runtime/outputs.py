@@ -87,9 +87,13 @@ class OutputWriter:
         return True
 
     def resend_undelivered(self, customer_key: bytes, state: CustomerState) -> None:
-        """A state gained from the table: what it records as unconfirmed may never have reached Kafka."""
+        """A state gained from the table: what it records as unconfirmed may never have reached
+        Kafka. What Kafka acknowledged to this worker since it gained the state (folded before the
+        partition's first sweep, not yet dropped from the state) is not sent again."""
+        confirmed = self._confirmed.get(customer_key, ())
         for output_id, role, record in state.undelivered:
-            self._send(customer_key, output_id, role, record)
+            if output_id not in confirmed:
+                self._send(customer_key, output_id, role, record)
 
     def page_again(self, state: CustomerState, watermark_ms: int) -> None:
         """After a restart or a rebalance the pager's memory of open alerts is gone (the old

@@ -83,3 +83,24 @@ def test_confirmed_outputs_leave_the_state_at_its_next_write():
     again = RecordingOutbox()
     next_owner(store, clock, batch[0].partition, again)
     assert outputs(again) == []  # nothing left to send again
+
+
+def test_outputs_confirmed_before_the_first_sweep_of_a_gained_partition_are_not_sent_again():
+    """Every partition a worker starts with counts as gained (its first sweep sends the kept
+    outputs of the states it recovered); outputs this worker produced and Kafka acknowledged
+    before that sweep are not among them, however long the sweep waited."""
+    store, clock = MemoryStore(), [1000.0]
+    outbox = LaterAcknowledgingOutbox()
+    batch = cancelling_customer("c1")
+    pipeline = worker(store, [], clock, outbox=outbox)
+    pipeline.restore_partition(batch[0].partition, store.keys())
+    pipeline.process_batch(batch)
+    outbox.acknowledge_all()
+    produced = outputs(outbox)
+    assert any(topic == "cs.alerts" for topic, _ in produced)  # the batch itself closed the days
+    clock[0] += 60
+    while pipeline.sweep(batch[0].partition, None):
+        outbox.acknowledge_all()
+    ids = [(topic, record.get("alert_id") or record.get("change_id"), record.get("status"))
+           for topic, record in outputs(outbox)]
+    assert len(ids) == len(set(ids)), sorted(ids)
