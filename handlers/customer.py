@@ -40,6 +40,7 @@ class Outputs:
     health_changes: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     uncounted_changes: int = 0  # health changes not built because advance(..., changes=False)
+    quiet: tuple[int, int] | None = None  # advance(..., look_ahead=True): its mark for the next call
 
     def __bool__(self) -> bool:
         return bool(self.health_changes or self.alerts)
@@ -112,11 +113,17 @@ def due_day(watermark_ms: int, config: HealthConfig) -> int:
     return (watermark_ms - config.time.lateness_ms) // DAY_MS - 1
 
 
-def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, changes: bool = True) -> Outputs:
+def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, changes: bool = True,
+            quiet: tuple[int, int] | None = None, look_ahead: bool = False) -> Outputs:
     """Close every due daily tick not yet evaluated; idempotent for a repeated watermark.
 
     changes=False skips building the health-change records (the state evolves the same;
-    only their number is reported in Outputs.uncounted_changes): replay does not need them."""
+    only their number is reported in Outputs.uncounted_changes): replay does not need them.
+
+    quiet: a mark (day, through) an earlier call returned in Outputs.quiet for this state, valid
+    while no event was folded into it since: the ticks after `day` up to `through` change nothing,
+    so a call whose due ticks all lie there only moves the cursor. look_ahead=True returns such a
+    mark (the caller keeps it beside the state and drops it when it folds an event)."""
     out = Outputs()
     if state.first_day is None:
         return out
@@ -125,9 +132,19 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
         # Never past what the watermark closed: in a stream a customer's first event to
         # arrive need not be its earliest (another topic may still bring older ones).
         state.cursor = min(state.first_day - 1, due)
+    if quiet is not None and state.cursor >= quiet[0]:
+        out.quiet = quiet
+        if due <= quiet[1]:  # every due tick is a quiet one
+            if due > state.cursor:
+                state.cursor = due
+                _prune(state, config)
+            return out
     if due <= state.cursor:
         return out
+    out.quiet = None
     day = max(state.cursor + 1, state.first_day)  # no ticks before the customer's first event
+    if quiet is not None and state.cursor >= quiet[0]:
+        day = max(day, quiet[1] + 1)
     # A live stream mostly closes one day at a time: nothing to skip, so no plan to build.
     plan = ticks.Plan(state, config) if due > day else None
     built = out.health_changes
@@ -138,7 +155,12 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
             built[-1] = {"change_id": change_id(state.customer_id, day, config.version), **built[-1]}
         if not changes and state.last_emit is not None and state.last_emit[0] == day:
             out.uncounted_changes += 1
-        day = day + 1 if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config) + 1
+        through = due if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config)
+        if through >= due and look_ahead:  # the last tick: how far past due its quiet stretch goes
+            ahead = ticks.quiet_ahead(state, day, score, comps, plan or ticks.Plan(state, config), due, config)
+            if ahead > due:
+                out.quiet = (day, ahead)
+        day = through + 1
     state.cursor = due
     _prune(state, config)
     return out

@@ -134,9 +134,9 @@ class Plan:
         return best
 
 
-def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> int:
-    """Last day <= due up to which ticks after `day` provably change nothing."""
-    limit = plan.next_change(None, day) - 1
+def _stretch_limit(state, day: int, comps, next_change_day: int, bound: int, config) -> int:
+    """The last day (<= bound) before a change day, a silence crossing or an onboarding stall."""
+    limit = next_change_day - 1
     sil = comps["silence"].value
     if sil.get("silence_days") is not None:  # the first day silence exceeds its threshold
         crossing = day - sil["silence_days"] + int(sil["threshold_days"]) + 1
@@ -147,7 +147,12 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
         stalls = day - waited + config.alerts.silence.onboarding_days
         if stalls > day:
             limit = min(limit, stalls - 1)
-    limit = min(limit, due)
+    return min(limit, bound)
+
+
+def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> int:
+    """Last day <= due up to which ticks after `day` provably change nothing."""
+    limit = _stretch_limit(state, day, comps, plan.next_change(None, day), due, config)
     if limit <= day:
         return day
     if state.pending is not None:
@@ -164,6 +169,25 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
         else:
             hi = mid - 1
     return day + lo
+
+
+def quiet_ahead(state, day: int, score, comps, plan: Plan, known: int, config) -> int:
+    """A day (up to the horizon) through which ticks after `day` provably change nothing, given that
+    ticks day + 1 .. known do; `known` when it finds none further. Its caller keeps it while no event
+    comes (a sweep closes those days without a tick), so it is found cheaply rather than exactly:
+    the whole stretch to the next change day, else the longest of 1, 2, 4, ... days past `known`
+    that is safe (each try costs a fraction of the tick it saves)."""
+    limit = _stretch_limit(state, day, comps, plan.next_change(None, day), known + config.horizon_days(), config)
+    if limit <= known or state.pending is not None:
+        return known
+    half = half_width(comps, config)
+    top = rules.peak(state, day, config.alerts.score_drop.window_days)
+    if _safe(state, day, score, half, comps, limit - day, config, top):
+        return limit
+    through, step = known, 1
+    while known + step < limit and _safe(state, day, score, half, comps, known + step - day, config, top):
+        through, step = known + step, step * 2
+    return through
 
 
 def _drift(comps: dict, k: int, config) -> tuple[float, float]:

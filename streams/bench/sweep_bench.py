@@ -1,23 +1,26 @@
 """The day-boundary sweep alone, in-process: every customer of a worker re-evaluated once.
 
     .venv/bin/python -m streams.bench.sweep_bench [--customers 100000] [--events 300000] [--stock-store]
+        [--json FILE] [--profile FILE]
 
 The simulator's events for `customers` are folded through streams.runtime.pipeline.Pipeline in
 the worker's batches into RocksDB opened as the worker's store opens it (one DB per partition;
 each write also a changelog record through the outbox, as FaustTableStore does); the outbox
 acknowledges at once and keeps nothing. Every customer is swept up to the newest event, then the
 watermark moves past the next tick close (streams.runtime.sweep.next_tick_close), which closes
-one more day's tick of every customer and changes every snapshot: the sweep the worker does
-every day, here in one go (no budget, no ticks: what the worker spends on it, not how it
-spreads it out).
+one more day of every customer (its tick evaluated unless the customer's quiet mark covers the
+day) and changes every snapshot: the sweep the worker does every day, here in one go (no budget,
+no sweep ticks: what the worker spends on it, not how it spreads it out).
 
-Prints the sweep's seconds, microseconds per customer and where they go, the records it sent,
+Prints the sweep's wall and CPU seconds, CPU microseconds per customer and where they go, the
+daily ticks it evaluated, the records it sent,
 and the process's RSS after the fold and after the sweep (with RocksDB's memtables and block
 cache). `cshealth bench` measures the same sweep in the worker (sweep_100k_s).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import itertools
 import resource
@@ -30,6 +33,7 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
+from handlers import ticks
 from handlers.config import load_config
 from handlers.state import CustomerState
 from streams.bench.event_set import simulation
@@ -50,7 +54,8 @@ TOPIC_OF = {kind: topic for topic, kind in INPUT_KINDS.items()}
 
 
 class Timed:
-    """Seconds spent in the wrapped functions, by name."""
+    """CPU seconds spent in the wrapped functions, by name (the thread's CPU time: the machine is
+    shared, and the wall time of a part counts the other processes' turns too)."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
@@ -59,11 +64,11 @@ class Timed:
     def wrap(self, name: str, function: Callable) -> Callable:
         @functools.wraps(function)
         def timed(*args, **kwargs):
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - started
+                self.seconds[name] += time.thread_time() - started
                 self.calls[name] += 1
         return timed
 
@@ -155,7 +160,8 @@ def batches(events: int, customers: int, seed: int, end: datetime) -> Iterator[l
         yield records
 
 
-def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Callable[[str], None]) -> dict:
+def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Callable[[str], None],
+        profile: Path | None = None) -> dict:
     config = load_config()
     # The events end two days ago at the latest, so the next tick close after them lies in the past.
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
@@ -208,6 +214,13 @@ def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Ca
                (outputs_module, "snapshot", timed.wrap("snapshot", outputs_module.snapshot)),
                (store, "get", timed.wrap("store get", store.get)),
                (store, "put", timed.wrap("store put + changelog", store.put))]
+    ticks_run = [0]  # daily ticks evaluated (a quiet customer's sweep evaluates none)
+
+    def counted_tick(*args, _tick=ticks.tick, **kwargs):
+        ticks_run[0] += 1
+        return _tick(*args, **kwargs)
+
+    patches.append((ticks, "tick", counted_tick))
     originals = [(owner, name, owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name))
                  for owner, name, _ in patches]
     sent_before = Counter(outbox.sent)
@@ -216,19 +229,28 @@ def run(customers: int, events: int, seed: int, stock: bool, work: Path, say: Ca
     say("sweeping every customer across the day boundary ...")
     for owner, name, wrapped in patches:
         setattr(owner, name, wrapped)
+    profiler = cProfile.Profile() if profile else None
     try:
         started = time.perf_counter()
         cpu_started = time.process_time()
+        if profiler:
+            profiler.enable()
         evaluated = sum(pipeline.sweep(partition, partition) for partition in range(PARTITIONS))
+        if profiler:
+            profiler.disable()
         result["sweep_s"] = time.perf_counter() - started
         result["sweep_cpu_s"] = time.process_time() - cpu_started
     finally:
         for owner, name, original in originals:
             setattr(owner, name, original)
+    if profiler:  # profiled, the timings above include the profiler's own cost
+        profiler.dump_stats(profile)
     result["swept_customers"] = evaluated
     result["sweep_us_per_customer"] = 1e6 * result["sweep_s"] / max(evaluated, 1)
+    result["sweep_cpu_us_per_customer"] = 1e6 * result["sweep_cpu_s"] / max(evaluated, 1)
+    result["sweep_ticks"] = ticks_run[0]
     parts = {name: 1e6 * seconds / max(evaluated, 1) for name, seconds in timed.seconds.most_common()}
-    parts["rest (outputs, cache, pipeline)"] = result["sweep_us_per_customer"] - sum(parts.values())
+    parts["rest (outputs, cache, pipeline)"] = result["sweep_cpu_us_per_customer"] - sum(parts.values())
     result["sweep_us_per_customer_by_part"] = parts
     result["sweep_calls"] = dict(timed.calls)
     result["sweep_records_sent"] = dict(outbox.sent - sent_before)
@@ -243,7 +265,9 @@ def render(r: dict) -> str:
     lines = [f"{r['customers_in_state']:,} customers ({r['events']:,} events folded in {r['fold_s']:.1f} s, then swept to their end in {r['catch_up_sweep_s']:.1f} s), "
              + ("Faust's rocksdb:// store" if r["stock_store"] else "the worker's cshealth-rocksdb:// store"),
              f"  sweep across a day boundary: {r['sweep_s']:.2f} s ({r['sweep_cpu_s']:.2f} s CPU), "
-             f"{r['swept_customers']:,} customers, {r['sweep_us_per_customer']:.0f} us each",
+             f"{r['swept_customers']:,} customers, {r['sweep_us_per_customer']:.0f} us each "
+             f"({r['sweep_cpu_us_per_customer']:.0f} us CPU), {r['sweep_ticks']:,} daily ticks evaluated",
+             "    CPU by part:",
              *(f"    {name:<32} {us:7.1f} us  ({r['sweep_calls'].get(name, 0):,} calls)"
                for name, us in r["sweep_us_per_customer_by_part"].items()),
              f"  records sent by the sweep: {r['sweep_records_sent']}",
@@ -263,6 +287,7 @@ def main() -> None:
     parser.add_argument("--stock-store", action="store_true",
                         help="RocksDB as Faust's rocksdb:// store opens and writes it (write-ahead log, its caches)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--profile", type=Path, help="cProfile the day-boundary sweep into this file (pstats)")
     args = parser.parse_args()
     started = time.monotonic()
 
@@ -270,7 +295,7 @@ def main() -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {line}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="cshealth-sweep-") as work:
-        result = run(args.customers, args.events, args.seed, args.stock_store, Path(work), say)
+        result = run(args.customers, args.events, args.seed, args.stock_store, Path(work), say, args.profile)
     print(render(result))
     if args.json:
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))

@@ -29,10 +29,17 @@ class OutputWriter:
         self._sent_digest: dict[bytes, int] = {}  # customer -> hash of the last cs.health record sent
         # customer -> ids of its kept outputs Kafka acknowledged, not yet dropped from its state
         self._confirmed: dict[bytes, set[str]] = {}
+        # customer -> advance()'s quiet mark for its state (the days ahead whose ticks change nothing),
+        # while no event was folded into it: a sweep then moves its cursor without evaluating a tick
+        self._quiet: dict[bytes, tuple[int, int]] = {}
 
     def evaluate(self, customer_key: bytes, state: CustomerState, watermark_ms: int) -> bool:
         """Close due ticks and send what changed. True if anything was sent."""
-        outputs = advance(state, watermark_ms, self.config)
+        outputs = advance(state, watermark_ms, self.config, quiet=self._quiet.get(customer_key), look_ahead=True)
+        if outputs.quiet is not None:
+            self._quiet[customer_key] = outputs.quiet
+        else:
+            self._quiet.pop(customer_key, None)
         for change in outputs.health_changes:
             self._send_kept(customer_key, state, change["change_id"], "changes", change)
         for alert in outputs.alerts:
@@ -86,6 +93,11 @@ class OutputWriter:
         state.undelivered = kept
         return True
 
+    def folded(self, customer_key: bytes) -> None:
+        """An event was folded into the customer's state (or its state is read again from the
+        store): the days its quiet mark promised quiet are unknown again."""
+        self._quiet.pop(customer_key, None)
+
     def resend_undelivered(self, customer_key: bytes, state: CustomerState) -> None:
         """A state gained from the table: what it records as unconfirmed may never have reached
         Kafka. What Kafka acknowledged to this worker since it gained the state (folded before the
@@ -107,3 +119,4 @@ class OutputWriter:
             self.bands.pop(customer_key, None)
             self._sent_digest.pop(customer_key, None)
             self._confirmed.pop(customer_key, None)  # the state's next owner sends its kept outputs again
+            self._quiet.pop(customer_key, None)

@@ -174,6 +174,8 @@ class Pipeline:
             if not replayed:
                 state.applied_offsets[position] = record.offset
                 applied = apply(state, event, self.config)
+                if applied:
+                    self.outputs.folded(customer_key)
             else:
                 applied = False
             if state.late != late_before:
@@ -248,6 +250,7 @@ class Pipeline:
         """Forget the decoded state (cache, deferred evaluation): the next load reads the store."""
         self.states.drop((customer_key,))
         self.deferral.forget_state(customer_key)
+        self.outputs.folded(customer_key)
 
     # -- time-driven evaluation ---------------------------------------------------------------
     def sweep(self, partition: int, origin: Any) -> int:
