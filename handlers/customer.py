@@ -150,14 +150,14 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
     built = out.health_changes
     while day <= due:
         before = len(built)
-        score, comps = ticks.tick(state, day, config, built if changes else None, out.alerts, plan)
+        score, comps, half = ticks.tick(state, day, config, built if changes else None, out.alerts, plan)
         if len(built) > before:  # at most one change a day: stamp its id, first among its keys
             built[-1] = {"change_id": change_id(state.customer_id, day, config.version), **built[-1]}
         if not changes and state.last_emit is not None and state.last_emit[0] == day:
             out.uncounted_changes += 1
-        through = due if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config)
+        through = due if plan is None else ticks.quiet_until(state, day, score, comps, plan, due, config, half)
         if through >= due and look_ahead:  # the last tick: how far past due its quiet stretch goes
-            ahead = ticks.quiet_ahead(state, day, score, comps, plan or ticks.Plan(state, config), due, config)
+            ahead = ticks.quiet_ahead(state, day, score, comps, plan or ticks.Plan(state, config), due, config, half)
             if ahead > due:
                 out.quiet = (day, ahead)
         day = through + 1

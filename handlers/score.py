@@ -85,15 +85,6 @@ def prior(config: HealthConfig, name: str) -> float:
     return getattr(config.priors, name)
 
 
-def component_sd(config: HealthConfig, evidence: float | None, name: str) -> float:
-    """prior_sd * sqrt(n0 / (n0 + evidence)); evidence None = unknown (prior_sd)."""
-    u = config.uncertainty
-    if evidence is None:
-        return u.prior_sd
-    n0 = getattr(config.evidence, name)
-    return u.prior_sd * math.sqrt(n0 / (n0 + max(0.0, evidence)))
-
-
 def _per_config(build):
     """Memoise build(config) by config identity: configs are frozen, and these figures are read on
     every tick and every read-out. A few configs at most live at once (a reload makes a new one)."""
@@ -120,6 +111,14 @@ def _weights(config: HealthConfig) -> tuple[list[tuple[str, float]], float]:
     return used, sum(x for _, x in used)
 
 
+@_per_config
+def _sd_terms(config: HealthConfig) -> tuple[list[tuple[str, float, float]], float, float]:
+    """([(component, w / W, n0)] of the weighted components, prior_sd, z of the interval)."""
+    used, total = _weights(config)
+    return ([(n, w / total, getattr(config.evidence, n)) for n, w in used], config.uncertainty.prior_sd,
+            z_of(config))
+
+
 def combine(components: dict[str, Component], config: HealthConfig) -> tuple[float, dict[str, float]]:
     """(score, contribution per weighted component); unknown components contribute w * prior / W."""
     used, total = _weights(config)
@@ -132,15 +131,21 @@ def combine(components: dict[str, Component], config: HealthConfig) -> tuple[flo
 
 
 def half_width(components: dict[str, Component], config: HealthConfig) -> float:
-    """Half the central interval (uncertainty.interval coverage) around the score."""
-    used, total = _weights(config)
+    """Half the central interval (uncertainty.interval coverage) around the score. A component's
+    sd is prior_sd * sqrt(n0 / (n0 + evidence)), prior_sd while unknown, 0 when certain."""
+    terms, prior_sd, z = _sd_terms(config)
     var = 0.0
-    for n, w in used:
+    for n, share, n0 in terms:  # every tick and read-out: the per-config figures looked up once
         c = components[n]
-        sd = 0.0 if c.score is not None and c.evidence == math.inf else component_sd(
-            config, None if c.score is None else c.evidence, n)
-        var += (w / total * sd) ** 2
-    return z_of(config) * math.sqrt(var)
+        evidence = c.evidence
+        if c.score is None or evidence is None:
+            sd = prior_sd
+        elif evidence == math.inf:
+            sd = 0.0
+        else:
+            sd = prior_sd * math.sqrt(n0 / (n0 + max(0.0, evidence)))
+        var += (share * sd) ** 2
+    return z * math.sqrt(var)
 
 
 _Z: dict[float, float] = {}

@@ -46,7 +46,7 @@ def components(state, day: int, config, plan: "Plan | None" = None) -> dict:
 
 
 def tick(state, day: int, config, health_changes: list | None, alert_out: list, plan: "Plan | None" = None):
-    """Evaluate one closed day; returns (score, components) for the skip decision.
+    """Evaluate one closed day; returns (score, components, half width) for the skip decision.
     health_changes None: update the state as usual but do not build the change records."""
     comps = components(state, day, config, plan)
     score, contrib = combine(comps, config)
@@ -72,7 +72,7 @@ def tick(state, day: int, config, health_changes: list | None, alert_out: list, 
     conds = rules.conditions(state, day, score, half, comps, config)
     if conds or state.active:
         alert_out.extend(alerts.transitions(state, day, conds, alert_brief, config))
-    return score, comps
+    return score, comps, half
 
 
 def _stepped(moved: float, b) -> bool:
@@ -150,14 +150,14 @@ def _stretch_limit(state, day: int, comps, next_change_day: int, bound: int, con
     return min(limit, bound)
 
 
-def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> int:
-    """Last day <= due up to which ticks after `day` provably change nothing."""
+def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config, half: float | None = None) -> int:
+    """Last day <= due up to which ticks after `day` provably change nothing (half: the tick's half width)."""
     limit = _stretch_limit(state, day, comps, plan.next_change(None, day), due, config)
     if limit <= day:
         return day
     if state.pending is not None:
         return day
-    half = half_width(comps, config)
+    half = half_width(comps, config) if half is None else half
     top = rules.peak(state, day, config.alerts.score_drop.window_days)  # the same for every k tried
     if _safe(state, day, score, half, comps, limit - day, config, top):  # the usual case: the whole stretch
         return limit
@@ -171,7 +171,7 @@ def quiet_until(state, day: int, score, comps, plan: Plan, due: int, config) -> 
     return day + lo
 
 
-def quiet_ahead(state, day: int, score, comps, plan: Plan, known: int, config) -> int:
+def quiet_ahead(state, day: int, score, comps, plan: Plan, known: int, config, half: float | None = None) -> int:
     """A day (up to the horizon) through which ticks after `day` provably change nothing, given that
     ticks day + 1 .. known do; `known` when it finds none further. Its caller keeps it while no event
     comes (a sweep closes those days without a tick), so it is found cheaply rather than exactly:
@@ -180,7 +180,7 @@ def quiet_ahead(state, day: int, score, comps, plan: Plan, known: int, config) -
     limit = _stretch_limit(state, day, comps, plan.next_change(None, day), known + config.horizon_days(), config)
     if limit <= known or state.pending is not None:
         return known
-    half = half_width(comps, config)
+    half = half_width(comps, config) if half is None else half
     top = rules.peak(state, day, config.alerts.score_drop.window_days)
     if _safe(state, day, score, half, comps, limit - day, config, top):
         return limit
