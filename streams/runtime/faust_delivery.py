@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from time import monotonic
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 from faust.sensors import Monitor
 from faust.transport import drivers
@@ -42,28 +42,7 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
     cancellable delivery, as upstream), a turn for the rest of the event loop at least every
     100 messages, and the stop of delivery when the flow is suspended or the consumer
     generation changes, mid-batch.
-    Changed: the seek to the committed offsets after a rebalance also sends the stream
-    partitions nothing was committed on back to their start, and ends a batch fetched before it.
     """
-
-    _seeks = 0  # seeks to the committed offsets so far: a batch fetched before one is stale
-
-    async def seek_to_committed(self) -> Mapping[TP, int]:
-        """Seek every assigned partition to its committed offset (Faust does after each
-        rebalance's recovery, then drops what its streams buffered), and a stream partition
-        without one (or at 0) to the log's start, where this consumer starts it.
-
-        aiokafka seeks only partitions committed past 0 and leaves the others where its fetcher
-        got to: records fetched before the seek and dropped after it were never read again.
-        That lost the first records of the re-key topic (nothing committed on it yet) when a
-        worker restarted after a kill -9 (tests/integration/test_rekey.py, batched delivery)."""
-        self._seeks += 1
-        committed = await super().seek_to_committed()
-        changelogs = self.app.tables.changelog_topics
-        uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-        if uncommitted and self.app.conf.consumer_auto_offset_reset == "earliest":
-            await self._thread.seek_to_beginning(*uncommitted)
-        return committed
 
     async def _drain_messages(self, fetcher: Any) -> None:
         # Replaces faust.transport.consumer.Consumer._drain_messages (0.15.3): the loop and its
@@ -73,7 +52,6 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                seeks = self._seeks
                 records = self.getmany(timeout=1.0)
                 # getmany can return at once again and again: release the loop each round
                 await self.sleep(0)
@@ -82,7 +60,7 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
                     # cancellable delivery, as upstream: a suspension never cancels a fetch.
                     batch = [record async for record in records]
                     if batch:
-                        await self._deliver_batch(batch, seeks)
+                        await self._deliver_batch(batch)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -100,9 +78,8 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver_batch(self, batch: Sequence[tuple[TP, Message]], seeks: int) -> None:
-        """Deliver a fetched batch in order; stop where the flow is suspended or a seek made
-        the rest stale (`seeks`: the seeks done when it was fetched)."""
+    async def _deliver_batch(self, batch: Sequence[tuple[TP, Message]]) -> None:
+        """Deliver a fetched batch in order; stop where the flow is suspended."""
         remaining = iter(batch)
         generation = self.app.consumer_generation_id
         commit_every = self._commit_every
@@ -111,16 +88,15 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
                 # Between deliveries: a suspension cancels a delivery, never a commit.
                 self._n_acked = 0
                 await self.commit()
-            delivery = self._deliver_until_commit(remaining, generation, seeks)
+            delivery = self._deliver_until_commit(remaining, generation)
             waited = await self.wait_first(delivery, self.suspend_flow.wait())
             commit_due = dict(zip(waited.done, waited.results)).get(delivery)
             if not commit_due or self.suspend_flow.is_set():
                 return  # the batch is done, the flow suspended (a rebalance), or the consumer stopping
 
-    async def _deliver_until_commit(self, remaining: Iterator[tuple[TP, Message]], generation: int,
-                                    seeks: int) -> bool:
-        """Hand messages to the conductor until the batch ends, the flow stops or a seek made
-        the rest stale (False), or a commit is due (True: deliver the rest after it)."""
+    async def _deliver_until_commit(self, remaining: Iterator[tuple[TP, Message]], generation: int) -> bool:
+        """Hand messages to the conductor until the batch ends or the flow stops (False), or a
+        commit is due (True: deliver the rest after it)."""
         callback = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
@@ -129,11 +105,6 @@ class BatchDeliveryConsumer(aiokafka_driver.Consumer):
         for tp, message in remaining:
             # getmany checks these between messages; the batch was fetched whole, so check here
             if not self.flow_active or self.app.consumer_generation_id != generation:
-                return False
-            if self._seeks != seeks:
-                # Fetched before the partitions went back to their committed offsets: read again
-                # from there. Delivered now, they would also move the read offsets past what the
-                # fetcher reads next, and those records would be dropped as read.
                 return False
             since_yield += 1
             if since_yield > YIELD_EVERY:

@@ -251,61 +251,6 @@ def test_a_new_consumer_generation_ends_the_batch():
     assert batched.log[-1] == ("out", 0, 5)
 
 
-def stub_committed(rig, committed: dict) -> list:
-    """The consumer thread's seeks stubbed: `committed` is what Kafka has; returns the seeks to the start."""
-    to_start: list = []
-
-    async def seek_to_committed():
-        return dict(committed)
-
-    async def seek_to_beginning(*tps):
-        to_start.extend(tps)
-
-    rig.consumer._thread.seek_to_committed = seek_to_committed
-    rig.consumer._thread.seek_to_beginning = seek_to_beginning
-    rig.app.conf.consumer_auto_offset_reset = "earliest"
-    return to_start
-
-
-def test_the_seek_to_committed_offsets_sends_partitions_without_a_commit_to_their_start():
-    """aiokafka leaves a partition nothing (or 0) was committed on where its fetcher got to: what
-    was fetched before the seek and dropped with the streams' buffers was never read again (the
-    re-key topic's first records, after a kill -9). Batched delivery reads it from the start."""
-    changelog = TP("rig-customer-state-changelog", 0)
-
-    async def scenario(scheme):
-        rig = Rig(scheme, [])
-        rig.app.tables._changelogs[changelog.topic] = None  # a table's: recovery seeks those itself
-        rig.to_start = stub_committed(rig, {TP0: 7, TP1: None, TP(TOPIC, 2): 0, changelog: None})
-        await rig.consumer.perform_seek()
-        return rig
-
-    stock, batched = both(scenario)
-    assert stock.to_start == []  # upstream: TP1 and partition 2 stay where the fetcher got to
-    assert sorted(batched.to_start) == [TP1, TP(TOPIC, 2)]
-    assert batched.read_offsets() == stock.read_offsets() == {TP0: 7, TP(TOPIC, 2): 0}
-
-
-def test_a_seek_to_the_committed_offsets_ends_a_batch_fetched_before_it():
-    """Delivered after the seek, the rest of the batch would move the read offsets past the
-    records the fetcher reads next, from the committed offset, and those would be dropped as read."""
-    batches = [{TP0: list(range(20))}]
-
-    async def seek_at_10(rig, message):
-        if message.offset == 10:
-            await rig.consumer.perform_seek()  # recovery, while the fetcher delivers
-
-    async def scenario(scheme):
-        rig = Rig(scheme, batches, on_message=seek_at_10)
-        stub_committed(rig, {TP0: 4})
-        return await rig.run()
-
-    stock, batched = both(scenario)
-    assert stock.log[-1] == ("out", 0, 19) and stock.read_offsets() == {TP0: 19}  # 4..18 would be dropped
-    assert batched.log[-1] == ("out", 0, 10)
-    assert batched.read_offsets() == {TP0: 4}
-
-
 def test_a_failing_callback_stops_the_fetch_loop_with_its_error():
     async def fail_at_3(rig, message):
         if message.offset == 3:
