@@ -132,18 +132,19 @@ def advance(state: CustomerState, watermark_ms: int, config: HealthConfig, chang
         # Never past what the watermark closed: in a stream a customer's first event to
         # arrive need not be its earliest (another topic may still bring older ones).
         state.cursor = min(state.first_day - 1, due)
-    if quiet is not None and state.cursor >= quiet[0]:
+    if quiet is not None and state.cursor < quiet[0]:
+        quiet = None  # made for a day this state has not reached: it says nothing yet
+    if quiet is not None and due <= quiet[1]:  # every due tick is a quiet one
         out.quiet = quiet
-        if due <= quiet[1]:  # every due tick is a quiet one
-            if due > state.cursor:
-                state.cursor = due
-                _prune(state, config)
-            return out
-    if due <= state.cursor:
+        if due > state.cursor:
+            state.cursor = due
+            _prune(state, config)
         return out
-    out.quiet = None
+    if due <= state.cursor:
+        out.quiet = quiet
+        return out
     day = max(state.cursor + 1, state.first_day)  # no ticks before the customer's first event
-    if quiet is not None and state.cursor >= quiet[0]:
+    if quiet is not None:
         day = max(day, quiet[1] + 1)
     # A live stream mostly closes one day at a time: nothing to skip, so no plan to build.
     plan = ticks.Plan(state, config) if due > day else None
