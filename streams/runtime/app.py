@@ -16,9 +16,11 @@ from faust.types import TP
 from handlers.config import HealthConfig, load_config
 from streams.alerting.notifier import AlertmanagerNotifier
 from streams.runtime.faust_delivery import app_options, broker_urls, use_uvloop
+from streams.runtime import faust_internals
 from streams.runtime.faust_internals import FaustPositions, event_context
 from streams.runtime.gc_pacing import CollectorPacing
 from streams.runtime.pipeline import Pipeline, PipelineOptions
+from streams.runtime.read_order import ReadOrder
 from streams.runtime.routing import InputRecord
 from streams.telemetry.metrics import Metrics
 from streams.settings import Settings
@@ -269,6 +271,8 @@ class HealthWorker:
         if self.notifier:
             self.metrics.alertmanager_pending.set_function(self.notifier.pending_count)
         self.positions = FaustPositions(self.app, settings.input_topics)
+        self.read_order = ReadOrder(
+            lambda topic, partition: faust_internals.committed_offset(self.app, TP(topic, partition)))
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
             input_kinds=dict(settings.input_topics), partitions=settings.partitions,
@@ -310,6 +314,9 @@ class HealthWorker:
                     if message.topic == ticks_topic:
                         ticks.append(event)
                         continue
+                    if not self.read_order.admit(message.topic, message.partition, message.offset):
+                        faust_internals.drop_delivered(app, message)  # delivered again after the rewind
+                        continue
                     records.append(InputRecord(
                         topic=message.topic, partition=message.partition, offset=message.offset,
                         key=message.key, value=message.value,
@@ -323,6 +330,7 @@ class HealthWorker:
                     if len(self.outbox.pending) >= OUTBOX_DRAIN_RECORDS:
                         await self.outbox.drain()
                 await self.outbox.drain()
+                await self._rewind_holes()
 
         @app.timer(SWEEP_INTERVAL_S)
         async def sweep_and_gauges():
@@ -352,12 +360,26 @@ class HealthWorker:
 
         @app.on_partitions_revoked.connect
         async def on_revoked(sender, revoked, **kwargs):
+            self.read_order.forget({(tp.topic, tp.partition) for tp in revoked})
             for partition in {tp.partition for tp in revoked if tp.topic == ticks_topic}:
                 pipeline.forget_partition(partition)
 
         from streams.runtime.web import register_views
 
         register_views(self)
+
+    async def _rewind_holes(self) -> None:
+        """Partitions delivered past a record they did not deliver are read again from it (see
+        streams.runtime.read_order); holes confirmed as real are offsets commits may pass."""
+        for (topic, partition), start, end in self.read_order.take_accepted_holes():
+            faust_internals.count_as_acked(self.app, TP(topic, partition), start, end)
+        for (topic, partition), offset in self.read_order.take_rewinds().items():
+            tp = TP(topic, partition)
+            if tp in self.app.consumer.assignment():
+                log.warning("%s:%d was delivered past offset %d without it: reading again from there",
+                            topic, partition, offset)
+                self.metrics.input_rewinds.inc()
+                await faust_internals.rewind(self.app, tp, offset)
 
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]

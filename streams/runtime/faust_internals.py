@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -47,6 +48,26 @@ def committed_offset(app: faust.App, tp: TP) -> int | None:
 
 def read_offset(app: faust.App, tp: TP) -> int | None:
     return app.consumer._read_offset.get(tp)
+
+
+def drop_delivered(app: faust.App, message: Any) -> None:
+    """A delivered message that is not folded: marked acknowledged without the consumer counting
+    its offset, so no commit passes it (it is delivered again after a rewind)."""
+    message.acked = True
+    app.consumer._unacked_messages.discard(message)
+
+
+async def rewind(app: faust.App, tp: TP, offset: int) -> None:
+    """Deliver the partition again from `offset`: aiokafka seeks in its own thread and Faust's read
+    offset follows (its seek_wait); the gaps Faust noted past it (offsets it would count as acked
+    in commits) are dropped, since the records there were not folded."""
+    app.consumer._gap[tp].chop(offset, sys.maxsize)
+    await app.consumer.seek_wait({tp: offset})
+
+
+def count_as_acked(app: faust.App, tp: TP, start: int, end: int) -> None:
+    """Offsets start..end-1 hold no records (a confirmed hole): commits may pass them."""
+    app.consumer._gap[tp].addi(start, end)
 
 
 def highwater_told_ms(app: faust.App, tp: TP) -> int | None:

@@ -42,6 +42,9 @@ class Metrics:
         self.negative_mentions = Counter("cshealth_negative_mentions_total", "Mentions with sentiment <= -0.05",
                                          ["segment"], registry=r)
         self.revenue = Counter("cshealth_revenue_total", "Purchase amounts by kind", ["segment", "kind"], registry=r)
+        self.input_rewinds = Counter(
+            "cshealth_input_rewinds_total", "Input partitions read again from a record the consumer skipped "
+            "(delivered past it, as around a rebalance's seek)", registry=r)
         self.rebalances = Counter("cshealth_rebalances_total", "Partition rebalances seen by this worker", registry=r)
         self.alertmanager_posts = Counter("cshealth_alertmanager_posts_total", "Posts to Alertmanager", ["outcome"],
                                           registry=r)

@@ -63,6 +63,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("cshealth_negative_mentions_total", "counter", {"segment": SEGMENTS}),
     Metric("cshealth_revenue_total", "counter", {"segment": SEGMENTS, "kind": REVENUE_KINDS}),
     Metric("cshealth_rebalances_total", "counter"),
+    Metric("cshealth_input_rewinds_total", "counter"),
     Metric("cshealth_alertmanager_posts_total", "counter", {"outcome": ("ok", "error")}),
     # gauges
     Metric("cshealth_alertmanager_pending_alerts", "gauge"),

@@ -32,6 +32,20 @@ def test_the_consumer_keeps_committed_and_read_offsets():
     assert "self._committed_offset" in init and "self._read_offset" in init
 
 
+def test_rewinding_relies_on_the_consumers_gaps_unacked_set_and_seek_wait():
+    """faust_internals.rewind / drop_delivered / count_as_acked: commits count the gaps as acked
+    (_new_offset), a message marked acked is not counted again (Message.ack), seek_wait moves the
+    read offset with the position."""
+    from faust.types.tuples import Message
+
+    init = inspect.getsource(faust_consumer.Consumer.__init__)
+    assert "self._gap = defaultdict(IntervalTree)" in init and "self._unacked_messages" in init
+    assert "self._gap[tp]" in inspect.getsource(faust_consumer.Consumer._new_offset)
+    assert "if not self.acked" in inspect.getsource(Message.ack)
+    seek_wait = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._seek_wait)
+    assert "consumer.seek(tp, offset)" in seek_wait and "_read_offset[tp] = offset" in seek_wait
+
+
 def test_the_aiokafka_consumer_is_reached_through_the_consumer_thread():
     assert "self._thread" in inspect.getsource(faust_consumer.ThreadDelegateConsumer)
     assert callable(faust_aiokafka.AIOKafkaConsumerThread._ensure_consumer)
@@ -52,7 +66,7 @@ def test_no_other_module_reaches_into_faust_or_aiokafka_privates():
     import pathlib
     import re
 
-    private = re.compile(r"\b(_current_event|_committed_offset|_read_offset|_ensure_consumer|_client\.force)")
+    private = re.compile(r"\b(_current_event|_committed_offset|_read_offset|_ensure_consumer|_client\.force|_gap\b|_unacked_messages)")
     streams = pathlib.Path(faust_internals.__file__).parents[1]
     offenders = [str(path) for path in streams.rglob("*.py")
                  if path.name not in ("faust_internals.py", "faust_delivery.py") and private.search(path.read_text())]

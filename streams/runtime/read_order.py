@@ -1,0 +1,102 @@
+"""Each input partition folded in offset order, without a hole.
+
+A customer's state skips every record at or below the offset it last applied from a partition
+(that is what makes a re-delivery harmless), so a record delivered after a later one of its
+partition would be skipped for good. Kafka's consumer can deliver out of order around a seek:
+records fetched before a rebalance's or a restart's seek to the committed offsets can still be
+delivered after it, and the records fetched again from the committed offset are then dropped as
+already read (faust-streaming 0.15.3, both deliveries; docs/faust-delivery.md).
+
+ReadOrder admits a record only if its offset is the next one expected from its partition (or
+below it: a re-read, which the states recognise). The first record a process takes from a
+partition is expected at the committed offset. A record past the expected offset is not
+folded; the worker rewinds the partition to the expected offset and Kafka delivers it again.
+
+A hole can be real: offsets of transaction markers, or records deleted by retention before
+they were read. Rewinding then brings the same first record back; after `confirm_after`
+rewinds that all end at the same offset, the hole is accepted (logged, counted).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger("cshealth.read_order")
+
+Partition = tuple[str, int]
+# How many rewinds must end at the same first offset before a hole counts as real: records
+# fetched before a rewind can still arrive after it, a few batches at most.
+CONFIRM_AFTER = 5
+
+
+@dataclass
+class _Hole:
+    expected: int
+    first_after: int  # the first offset delivered past `expected` since the last rewind
+    rewinds: int = 0
+    seen_since_rewind: bool = True
+
+
+class ReadOrder:
+    def __init__(self, committed: Callable[[str, int], int | None], confirm_after: int = CONFIRM_AFTER) -> None:
+        self._committed = committed
+        self.confirm_after = confirm_after
+        self._next: dict[Partition, int] = {}
+        self._holes: dict[Partition, _Hole] = {}
+        self._rewinds: dict[Partition, int] = {}  # wanted after this batch: partition -> offset
+        self._accepted: list[tuple[Partition, int, int]] = []
+
+    def admit(self, topic: str, partition: int, offset: int) -> bool:
+        """True: fold the record. False: the partition has a hole before it; see rewinds()."""
+        key = (topic, partition)
+        expected = self._next.get(key)
+        if expected is None:
+            expected = self._committed(topic, partition) or 0
+        if offset < expected:
+            self._next[key] = expected
+            return True  # read again (a seek back, a restart): the states skip what they have
+        if offset == expected:
+            self._next[key] = offset + 1
+            self._holes.pop(key, None)
+            return True
+        hole = self._holes.get(key)
+        if hole is None or hole.expected != expected:
+            hole = self._holes[key] = _Hole(expected, offset)
+        elif not hole.seen_since_rewind:
+            hole.seen_since_rewind = True
+            if offset == hole.first_after:
+                hole.rewinds += 1
+            else:
+                hole.first_after, hole.rewinds = offset, 0
+        if hole.rewinds >= self.confirm_after:
+            log.warning("%s:%d has no records at offsets %d..%d (transaction markers, or deleted by retention "
+                        "before they were read): reading on from %d", topic, partition, expected, offset - 1, offset)
+            self._next[key] = offset + 1
+            del self._holes[key]
+            self._accepted.append((key, expected, offset))
+            return True
+        self._next[key] = expected
+        self._rewinds[key] = expected
+        return False
+
+    def take_rewinds(self) -> dict[Partition, int]:
+        """The partitions to read again from an offset, asked for since the last call."""
+        rewinds, self._rewinds = self._rewinds, {}
+        for key in rewinds:
+            hole = self._holes.get(key)
+            if hole is not None:
+                hole.seen_since_rewind = False
+        return rewinds
+
+    def take_accepted_holes(self) -> list[tuple[Partition, int, int]]:
+        """Holes accepted as real since the last call: (partition, first missing offset, next record's)."""
+        holes, self._accepted = self._accepted, []
+        return holes
+
+    def forget(self, partitions: set[Partition]) -> None:
+        """Partitions revoked: a later assignment starts again from the committed offset."""
+        for key in partitions:
+            self._next.pop(key, None)
+            self._holes.pop(key, None)
+            self._rewinds.pop(key, None)

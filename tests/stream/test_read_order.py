@@ -1,0 +1,87 @@
+"""streams.runtime.read_order: a partition is folded in offset order, a record past a hole waits
+for a rewind, and only a hole every rewind confirms is read past."""
+from __future__ import annotations
+
+from streams.runtime.read_order import ReadOrder
+
+
+def order(committed: dict[tuple[str, int], int | None] | None = None, confirm_after: int = 3) -> ReadOrder:
+    committed = committed or {}
+    return ReadOrder(lambda topic, partition: committed.get((topic, partition)), confirm_after=confirm_after)
+
+
+def test_contiguous_records_from_the_committed_offset_are_admitted():
+    reads = order({("t", 0): 5})
+    assert [reads.admit("t", 0, offset) for offset in (5, 6, 7)] == [True, True, True]
+    assert reads.take_rewinds() == {}
+
+
+def test_records_below_the_expected_offset_are_re_reads_and_admitted():
+    reads = order({("t", 0): 5})
+    assert reads.admit("t", 0, 3)  # the states skip what they have applied
+    assert reads.admit("t", 0, 5) and reads.admit("t", 0, 6)
+    assert reads.admit("t", 0, 2)
+    assert reads.take_rewinds() == {}
+
+
+def test_a_record_past_a_hole_is_refused_and_its_partition_rewound_to_the_hole():
+    reads = order({("t", 0): 5})
+    assert reads.admit("t", 0, 5)
+    assert not reads.admit("t", 0, 9)  # 6, 7, 8 never delivered
+    assert not reads.admit("t", 0, 10)  # the rest of the batch waits too
+    assert reads.admit("t", 1, 0)  # other partitions go on
+    assert reads.take_rewinds() == {("t", 0): 6}
+    assert reads.take_rewinds() == {}
+    assert [reads.admit("t", 0, offset) for offset in (6, 7, 8, 9, 10)] == [True] * 5
+
+
+def test_the_first_record_of_a_process_must_be_at_the_committed_offset():
+    reads = order({("t", 0): 40})
+    assert not reads.admit("t", 0, 56)  # a batch fetched before the restart's seek, say
+    assert reads.take_rewinds() == {("t", 0): 40}
+    nothing_committed = order()
+    assert not nothing_committed.admit("t", 3, 125)
+    assert nothing_committed.take_rewinds() == {("t", 3): 0}
+
+
+def test_a_hole_every_rewind_confirms_is_accepted_once_and_read_past():
+    reads = order({("t", 0): 5}, confirm_after=3)
+    assert reads.admit("t", 0, 5)
+    for _ in range(3):
+        assert not reads.admit("t", 0, 7)  # offset 6 is a transaction marker: 7 comes first every time
+        assert reads.take_rewinds() == {("t", 0): 6}
+    assert reads.admit("t", 0, 7)
+    assert reads.take_accepted_holes() == [(("t", 0), 6, 7)]
+    assert reads.take_accepted_holes() == []
+    assert reads.admit("t", 0, 8) and reads.take_rewinds() == {}
+
+
+def test_stale_records_arriving_after_a_rewind_do_not_confirm_a_hole():
+    reads = order({("t", 0): 5}, confirm_after=2)
+    assert reads.admit("t", 0, 5)
+    for stale in (9, 12, 15, 18):  # each rewind is followed by a different record fetched before it
+        assert not reads.admit("t", 0, stale)
+        assert reads.take_rewinds() == {("t", 0): 6}
+    assert reads.take_accepted_holes() == []
+    assert reads.admit("t", 0, 6)
+
+
+def test_records_of_one_batch_count_as_one_sighting_after_a_rewind():
+    reads = order({("t", 0): 0}, confirm_after=2)
+    assert not reads.admit("t", 0, 4)
+    reads.take_rewinds()
+    for offset in (4, 5, 6):  # one delivery after the rewind, several records
+        assert not reads.admit("t", 0, offset)
+    reads.take_rewinds()
+    assert reads.take_accepted_holes() == []
+
+
+def test_a_revoked_partition_starts_again_from_the_committed_offset():
+    committed = {("t", 0): 5}
+    reads = order(committed)
+    assert reads.admit("t", 0, 5) and reads.admit("t", 0, 6)
+    reads.forget({("t", 0)})
+    committed[("t", 0)] = 20  # another worker read on meanwhile
+    assert not reads.admit("t", 0, 7 + 20)
+    assert reads.take_rewinds() == {("t", 0): 20}
+    assert reads.admit("t", 0, 20)
