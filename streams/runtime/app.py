@@ -373,11 +373,11 @@ class HealthWorker:
         streams.runtime.read_order); holes confirmed as real are offsets commits may pass."""
         for (topic, partition), start, end in self.read_order.take_accepted_holes():
             faust_internals.count_as_acked(self.app, TP(topic, partition), start, end)
-        for (topic, partition), offset in self.read_order.take_rewinds().items():
+        for (topic, partition), (offset, past) in self.read_order.take_rewinds().items():
             tp = TP(topic, partition)
             if tp in self.app.consumer.assignment():
-                log.warning("%s:%d was delivered past offset %d without it: reading again from there",
-                            topic, partition, offset)
+                log.warning("%s:%d delivered offset %d before offset %d: reading again from %d",
+                            topic, partition, past, offset, offset)
                 self.metrics.input_rewinds.inc()
                 await faust_internals.rewind(self.app, tp, offset)
 

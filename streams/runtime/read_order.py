@@ -11,6 +11,10 @@ ReadOrder admits a record only if its offset is the next one expected from its p
 below it: a re-read, which the states recognise). The first record a process takes from a
 partition is expected at the committed offset. A record past the expected offset is not
 folded; the worker rewinds the partition to the expected offset and Kafka delivers it again.
+The rewind is repeated every `rewind_interval_s` until the expected record comes: records
+fetched before a rewind (a stream buffer's worth) are refused without a rewind each, and a
+rewind whose records Faust dropped as already read (its read offset moved on by such a
+record) is followed by another, also on a partition that has gone quiet.
 
 A hole can be real: offsets of transaction markers, or records deleted by retention before
 they were read. Rewinding then brings the same first record back; after `confirm_after`
@@ -19,6 +23,8 @@ rewinds that all end at the same offset, the hole is accepted (logged, counted).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +34,7 @@ Partition = tuple[str, int]
 # How many rewinds must end at the same first offset before a hole counts as real: records
 # fetched before a rewind can still arrive after it, a few batches at most.
 CONFIRM_AFTER = 5
+REWIND_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -36,15 +43,18 @@ class _Hole:
     first_after: int  # the first offset delivered past `expected` since the last rewind
     rewinds: int = 0
     seen_since_rewind: bool = True
+    rewound_at: float = -math.inf
 
 
 class ReadOrder:
-    def __init__(self, committed: Callable[[str, int], int | None], confirm_after: int = CONFIRM_AFTER) -> None:
+    def __init__(self, committed: Callable[[str, int], int | None], confirm_after: int = CONFIRM_AFTER,
+                 rewind_interval_s: float = REWIND_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._committed = committed
         self.confirm_after = confirm_after
+        self.rewind_interval_s = rewind_interval_s
+        self._clock = clock
         self._next: dict[Partition, int] = {}
-        self._holes: dict[Partition, _Hole] = {}
-        self._rewinds: dict[Partition, int] = {}  # wanted after this batch: partition -> offset
+        self._holes: dict[Partition, _Hole] = {}  # partitions waiting for their expected record
         self._accepted: list[tuple[Partition, int, int]] = []
 
     def admit(self, topic: str, partition: int, offset: int) -> bool:
@@ -77,17 +87,17 @@ class ReadOrder:
             self._accepted.append((key, expected, offset))
             return True
         self._next[key] = expected
-        self._rewinds[key] = expected
         return False
 
-    def take_rewinds(self) -> dict[Partition, int]:
-        """The partitions to read again from an offset, asked for since the last call."""
-        rewinds, self._rewinds = self._rewinds, {}
-        for key in rewinds:
-            hole = self._holes.get(key)
-            if hole is not None:
-                hole.seen_since_rewind = False
-        return rewinds
+    def take_rewinds(self) -> dict[Partition, tuple[int, int]]:
+        """The partitions to read again now: partition -> (expected offset, first offset delivered past it)."""
+        now = self._clock()
+        due = {}
+        for key, hole in self._holes.items():
+            if now - hole.rewound_at >= self.rewind_interval_s:
+                hole.rewound_at, hole.seen_since_rewind = now, False
+                due[key] = (hole.expected, hole.first_after)
+        return due
 
     def take_accepted_holes(self) -> list[tuple[Partition, int, int]]:
         """Holes accepted as real since the last call: (partition, first missing offset, next record's)."""
@@ -99,4 +109,3 @@ class ReadOrder:
         for key in partitions:
             self._next.pop(key, None)
             self._holes.pop(key, None)
-            self._rewinds.pop(key, None)

@@ -1,13 +1,29 @@
 """streams.runtime.read_order: a partition is folded in offset order, a record past a hole waits
-for a rewind, and only a hole every rewind confirms is read past."""
+for a rewind, rewinds repeat until the hole is filled, and only a hole every rewind confirms is
+read past."""
 from __future__ import annotations
 
 from streams.runtime.read_order import ReadOrder
 
 
-def order(committed: dict[tuple[str, int], int | None] | None = None, confirm_after: int = 3) -> ReadOrder:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def order(committed: dict[tuple[str, int], int | None] | None = None, confirm_after: int = 3,
+          clock: Clock | None = None) -> ReadOrder:
     committed = committed or {}
-    return ReadOrder(lambda topic, partition: committed.get((topic, partition)), confirm_after=confirm_after)
+    return ReadOrder(lambda topic, partition: committed.get((topic, partition)), confirm_after=confirm_after,
+                     rewind_interval_s=1.0, clock=clock or Clock())
+
+
+def rewind_now(reads: ReadOrder, clock: Clock) -> dict:
+    clock.now += 1.0
+    return reads.take_rewinds()
 
 
 def test_contiguous_records_from_the_committed_offset_are_admitted():
@@ -30,49 +46,64 @@ def test_a_record_past_a_hole_is_refused_and_its_partition_rewound_to_the_hole()
     assert not reads.admit("t", 0, 9)  # 6, 7, 8 never delivered
     assert not reads.admit("t", 0, 10)  # the rest of the batch waits too
     assert reads.admit("t", 1, 0)  # other partitions go on
-    assert reads.take_rewinds() == {("t", 0): 6}
-    assert reads.take_rewinds() == {}
+    assert reads.take_rewinds() == {("t", 0): (6, 9)}
     assert [reads.admit("t", 0, offset) for offset in (6, 7, 8, 9, 10)] == [True] * 5
+
+
+def test_rewinds_repeat_at_most_once_an_interval_until_the_hole_is_filled():
+    clock = Clock()
+    reads = order({("t", 0): 5}, clock=clock)
+    assert not reads.admit("t", 0, 9)
+    assert reads.take_rewinds() == {("t", 0): (5, 9)}
+    assert not reads.admit("t", 0, 10)  # fetched before the rewind: refused, no new rewind yet
+    assert reads.take_rewinds() == {}
+    assert rewind_now(reads, clock) == {("t", 0): (5, 10)}  # nothing came: again (a quiet partition too)
+    assert rewind_now(reads, clock) == {("t", 0): (5, 10)}
+    assert reads.admit("t", 0, 5)
+    assert rewind_now(reads, clock) == {}
 
 
 def test_the_first_record_of_a_process_must_be_at_the_committed_offset():
     reads = order({("t", 0): 40})
     assert not reads.admit("t", 0, 56)  # a batch fetched before the restart's seek, say
-    assert reads.take_rewinds() == {("t", 0): 40}
+    assert reads.take_rewinds() == {("t", 0): (40, 56)}
     nothing_committed = order()
     assert not nothing_committed.admit("t", 3, 125)
-    assert nothing_committed.take_rewinds() == {("t", 3): 0}
+    assert nothing_committed.take_rewinds() == {("t", 3): (0, 125)}
 
 
 def test_a_hole_every_rewind_confirms_is_accepted_once_and_read_past():
-    reads = order({("t", 0): 5}, confirm_after=3)
+    clock = Clock()
+    reads = order({("t", 0): 5}, confirm_after=3, clock=clock)
     assert reads.admit("t", 0, 5)
     for _ in range(3):
         assert not reads.admit("t", 0, 7)  # offset 6 is a transaction marker: 7 comes first every time
-        assert reads.take_rewinds() == {("t", 0): 6}
+        assert rewind_now(reads, clock) == {("t", 0): (6, 7)}
     assert reads.admit("t", 0, 7)
     assert reads.take_accepted_holes() == [(("t", 0), 6, 7)]
     assert reads.take_accepted_holes() == []
-    assert reads.admit("t", 0, 8) and reads.take_rewinds() == {}
+    assert reads.admit("t", 0, 8) and rewind_now(reads, clock) == {}
 
 
 def test_stale_records_arriving_after_a_rewind_do_not_confirm_a_hole():
-    reads = order({("t", 0): 5}, confirm_after=2)
+    clock = Clock()
+    reads = order({("t", 0): 5}, confirm_after=2, clock=clock)
     assert reads.admit("t", 0, 5)
     for stale in (9, 12, 15, 18):  # each rewind is followed by a different record fetched before it
         assert not reads.admit("t", 0, stale)
-        assert reads.take_rewinds() == {("t", 0): 6}
+        assert rewind_now(reads, clock) == {("t", 0): (6, stale)}
     assert reads.take_accepted_holes() == []
     assert reads.admit("t", 0, 6)
 
 
 def test_records_of_one_batch_count_as_one_sighting_after_a_rewind():
-    reads = order({("t", 0): 0}, confirm_after=2)
+    clock = Clock()
+    reads = order({("t", 0): 0}, confirm_after=2, clock=clock)
     assert not reads.admit("t", 0, 4)
-    reads.take_rewinds()
+    rewind_now(reads, clock)
     for offset in (4, 5, 6):  # one delivery after the rewind, several records
         assert not reads.admit("t", 0, offset)
-    reads.take_rewinds()
+    rewind_now(reads, clock)
     assert reads.take_accepted_holes() == []
 
 
@@ -80,8 +111,10 @@ def test_a_revoked_partition_starts_again_from_the_committed_offset():
     committed = {("t", 0): 5}
     reads = order(committed)
     assert reads.admit("t", 0, 5) and reads.admit("t", 0, 6)
+    assert not reads.admit("t", 0, 9)
     reads.forget({("t", 0)})
+    assert reads.take_rewinds() == {}  # not this worker's any more
     committed[("t", 0)] = 20  # another worker read on meanwhile
-    assert not reads.admit("t", 0, 7 + 20)
-    assert reads.take_rewinds() == {("t", 0): 20}
+    assert not reads.admit("t", 0, 27)
+    assert reads.take_rewinds() == {("t", 0): (20, 27)}
     assert reads.admit("t", 0, 20)
