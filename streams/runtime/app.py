@@ -271,8 +271,7 @@ class HealthWorker:
         if self.notifier:
             self.metrics.alertmanager_pending.set_function(self.notifier.pending_count)
         self.positions = FaustPositions(self.app, settings.input_topics)
-        self.read_order = ReadOrder(
-            lambda topic, partition: faust_internals.committed_offset(self.app, TP(topic, partition)))
+        self.read_order = ReadOrder()
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
             input_kinds=dict(settings.input_topics), partitions=settings.partitions,
@@ -305,6 +304,7 @@ class HealthWorker:
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
                 records, ticks = [], []
                 assigned = app.consumer.assignment()
+                await self._start_read_order(events, assigned)
                 for event in events:
                     message = event.message
                     if message.tp not in assigned:
@@ -367,6 +367,18 @@ class HealthWorker:
         from streams.runtime.web import register_views
 
         register_views(self)
+
+    async def _start_read_order(self, events: list, assigned: set[TP]) -> None:
+        """Input partitions seen for the first time since their assignment start at the offset
+        committed in Kafka."""
+        ticks_topic = self.topics["ticks"]
+        seen = {(event.message.topic, event.message.partition) for event in events
+                if event.message.topic != ticks_topic and event.message.tp in assigned}
+        new = self.read_order.unstarted(seen)
+        if new:
+            committed = await faust_internals.kafka_committed_offsets(self.app, [TP(*key) for key in new])
+            for tp, offset in committed.items():
+                self.read_order.start((tp.topic, tp.partition), offset)
 
     async def _rewind_holes(self) -> None:
         """Partitions delivered past a record they did not deliver are read again from it (see

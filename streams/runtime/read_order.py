@@ -9,7 +9,8 @@ already read (faust-streaming 0.15.3, both deliveries; docs/faust-delivery.md).
 
 ReadOrder admits a record only if its offset is the next one expected from its partition (or
 below it: a re-read, which the states recognise). The first record a process takes from a
-partition is expected at the committed offset. A record past the expected offset is not
+partition is expected at the offset committed in Kafka (asked when it is first seen: Faust's
+own copy is dropped at every rebalance and filled only after the seek). A record past the expected offset is not
 folded; the worker rewinds the partition to the expected offset and Kafka delivers it again.
 The rewind is repeated every `rewind_interval_s` until the expected record comes: records
 fetched before a rewind (a stream buffer's worth) are refused without a rewind each, and a
@@ -47,9 +48,8 @@ class _Hole:
 
 
 class ReadOrder:
-    def __init__(self, committed: Callable[[str, int], int | None], confirm_after: int = CONFIRM_AFTER,
-                 rewind_interval_s: float = REWIND_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self._committed = committed
+    def __init__(self, confirm_after: int = CONFIRM_AFTER, rewind_interval_s: float = REWIND_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.confirm_after = confirm_after
         self.rewind_interval_s = rewind_interval_s
         self._clock = clock
@@ -57,14 +57,20 @@ class ReadOrder:
         self._holes: dict[Partition, _Hole] = {}  # partitions waiting for their expected record
         self._accepted: list[tuple[Partition, int, int]] = []
 
+    def unstarted(self, partitions: set[Partition]) -> set[Partition]:
+        """The partitions among these that need start() before their first admit()."""
+        return {key for key in partitions if key not in self._next}
+
+    def start(self, partition: Partition, committed: int | None) -> None:
+        """The first record this process takes from the partition is expected at its committed
+        offset in Kafka (None: nothing committed, from offset 0)."""
+        self._next.setdefault(partition, committed or 0)
+
     def admit(self, topic: str, partition: int, offset: int) -> bool:
-        """True: fold the record. False: the partition has a hole before it; see rewinds()."""
+        """True: fold the record. False: the partition has a hole before it; see take_rewinds()."""
         key = (topic, partition)
-        expected = self._next.get(key)
-        if expected is None:
-            expected = self._committed(topic, partition) or 0
+        expected = self._next[key]
         if offset < expected:
-            self._next[key] = expected
             return True  # read again (a seek back, a restart): the states skip what they have
         if offset == expected:
             self._next[key] = offset + 1
@@ -86,7 +92,6 @@ class ReadOrder:
             del self._holes[key]
             self._accepted.append((key, expected, offset))
             return True
-        self._next[key] = expected
         return False
 
     def take_rewinds(self) -> dict[Partition, tuple[int, int]]:

@@ -14,11 +14,14 @@ class Clock:
         return self.now
 
 
-def order(committed: dict[tuple[str, int], int | None] | None = None, confirm_after: int = 3,
+def order(committed: dict[tuple[str, int], int | None], confirm_after: int = 3,
           clock: Clock | None = None) -> ReadOrder:
-    committed = committed or {}
-    return ReadOrder(lambda topic, partition: committed.get((topic, partition)), confirm_after=confirm_after,
-                     rewind_interval_s=1.0, clock=clock or Clock())
+    reads = ReadOrder(confirm_after=confirm_after, rewind_interval_s=1.0, clock=clock or Clock())
+    assert reads.unstarted(set(committed)) == set(committed)
+    for partition, offset in committed.items():
+        reads.start(partition, offset)
+    assert reads.unstarted(set(committed)) == set()
+    return reads
 
 
 def rewind_now(reads: ReadOrder, clock: Clock) -> dict:
@@ -45,6 +48,7 @@ def test_a_record_past_a_hole_is_refused_and_its_partition_rewound_to_the_hole()
     assert reads.admit("t", 0, 5)
     assert not reads.admit("t", 0, 9)  # 6, 7, 8 never delivered
     assert not reads.admit("t", 0, 10)  # the rest of the batch waits too
+    reads.start(("t", 1), None)
     assert reads.admit("t", 1, 0)  # other partitions go on
     assert reads.take_rewinds() == {("t", 0): (6, 9)}
     assert [reads.admit("t", 0, offset) for offset in (6, 7, 8, 9, 10)] == [True] * 5
@@ -67,7 +71,7 @@ def test_the_first_record_of_a_process_must_be_at_the_committed_offset():
     reads = order({("t", 0): 40})
     assert not reads.admit("t", 0, 56)  # a batch fetched before the restart's seek, say
     assert reads.take_rewinds() == {("t", 0): (40, 56)}
-    nothing_committed = order()
+    nothing_committed = order({("t", 3): None})
     assert not nothing_committed.admit("t", 3, 125)
     assert nothing_committed.take_rewinds() == {("t", 3): (0, 125)}
 
@@ -108,13 +112,13 @@ def test_records_of_one_batch_count_as_one_sighting_after_a_rewind():
 
 
 def test_a_revoked_partition_starts_again_from_the_committed_offset():
-    committed = {("t", 0): 5}
-    reads = order(committed)
+    reads = order({("t", 0): 5})
     assert reads.admit("t", 0, 5) and reads.admit("t", 0, 6)
     assert not reads.admit("t", 0, 9)
     reads.forget({("t", 0)})
     assert reads.take_rewinds() == {}  # not this worker's any more
-    committed[("t", 0)] = 20  # another worker read on meanwhile
+    assert reads.unstarted({("t", 0)}) == {("t", 0)}
+    reads.start(("t", 0), 20)  # another worker read on meanwhile
     assert not reads.admit("t", 0, 27)
     assert reads.take_rewinds() == {("t", 0): (20, 27)}
     assert reads.admit("t", 0, 20)
