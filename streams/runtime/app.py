@@ -47,12 +47,12 @@ DELIVERY_SETTINGS = {
     "key_serializer": "raw",  # keys and values are raw bytes: CustomerState encodes itself
     "value_serializer": "raw",
 }
-# CSHEALTH_FAUST_DELIVERY: "stock" (default) delivers through Faust's own consumer; "batched" through
-# streams/runtime/faust_delivery.py (one wait_first per fetched batch, the slim Monitor, uvloop),
-# 1.3-1.6x the worker's rate, opt-in while the kill -9 test's views lag the replay's newest event
-# time, on stock sometimes, on batched every time (docs/faust-delivery.md, "In the worker").
+# CSHEALTH_FAUST_DELIVERY: "batched" (default) delivers through streams/runtime/faust_delivery.py (one
+# wait_first per fetched batch, the slim Monitor, uvloop), 1.3-1.6x the worker's rate of "stock",
+# Faust's own consumer. Both deliver a partition's records out of order around a restart's seek;
+# ReadOrder (streams/runtime/read_order.py) makes the worker fold them in order on either.
 FAUST_DELIVERY_ENV = "CSHEALTH_FAUST_DELIVERY"
-FAUST_DELIVERIES = ("stock", "batched")
+FAUST_DELIVERIES = ("batched", "stock")
 EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
 log = logging.getLogger("cshealth.worker")
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
@@ -60,7 +60,7 @@ CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.r
 
 
 def faust_delivery() -> str:
-    """The delivery CSHEALTH_FAUST_DELIVERY asks for (stock unless set)."""
+    """The delivery CSHEALTH_FAUST_DELIVERY asks for (batched unless set)."""
     from streams.settings import SettingsError
 
     choice = os.environ.get(FAUST_DELIVERY_ENV, "").strip().lower() or FAUST_DELIVERIES[0]

@@ -305,7 +305,7 @@ def test_app_options_have_no_side_effects():
 
 # -- the worker's choice: CSHEALTH_FAUST_DELIVERY ---------------------------------------------------
 @pytest.mark.parametrize("choice, consumer, monitor", [
-    (None, faust_aiokafka.Consumer, Monitor), (" Stock ", faust_aiokafka.Consumer, Monitor),
+    (None, BatchDeliveryConsumer, SlimMonitor), (" Stock ", faust_aiokafka.Consumer, Monitor),
     ("batched", BatchDeliveryConsumer, SlimMonitor)])
 def test_the_worker_delivers_as_cshealth_faust_delivery_says(monkeypatch, tmp_path, choice, consumer, monitor):
     from streams.runtime.app import HealthWorker

@@ -1,7 +1,8 @@
 """What the worker's exactly-once folding asks of Faust's delivery, under kill -9, for cshealth's
-batched delivery (CSHEALTH_FAUST_DELIVERY=batched, streams/runtime/faust_delivery.py). Stock
-delivery is Faust's own consumer; the worker's kill -9 test (tests/integration/test_delivery.py)
-runs on it end to end, so the suite does not spend this test's time on it again.
+batched delivery (the worker's default, streams/runtime/faust_delivery.py). Stock delivery
+(CSHEALTH_FAUST_DELIVERY=stock) is Faust's own consumer, opt-in; the suite does not spend this
+test's time on it. Where either delivers a partition out of order around a seek, the worker's
+ReadOrder (streams/runtime/read_order.py) rewinds the partition rather than fold past a record.
 
 A state remembers the last offset applied per input partition and skips records at or below it
 (streams/runtime/pipeline.py), so delivery must never let a record be passed over for good:
