@@ -53,6 +53,7 @@ DELIVERY_SETTINGS = {
 # ReadOrder (streams/runtime/read_order.py) makes the worker fold them in order on either.
 FAUST_DELIVERY_ENV = "CSHEALTH_FAUST_DELIVERY"
 FAUST_DELIVERIES = ("batched", "stock")
+COMMITTED_OFFSET_TRIES = 5  # a second apart
 EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
 log = logging.getLogger("cshealth.worker")
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
@@ -375,10 +376,24 @@ class HealthWorker:
         seen = {(event.message.topic, event.message.partition) for event in events
                 if event.message.topic != ticks_topic and event.message.tp in assigned}
         new = self.read_order.unstarted(seen)
-        if new:
-            committed = await faust_internals.kafka_committed_offsets(self.app, [TP(*key) for key in new])
-            for tp, offset in committed.items():
-                self.read_order.start((tp.topic, tp.partition), offset)
+        if not new:
+            return
+        tps = [TP(*key) for key in new]
+        known = {tp: faust_internals.committed_offset(self.app, tp) for tp in tps}
+        unknown = [tp for tp, offset in known.items() if offset is None]  # none, or not known since a rebalance
+        for attempt in range(COMMITTED_OFFSET_TRIES):
+            try:
+                known |= await faust_internals.kafka_committed_offsets(self.app, unknown) if unknown else {}
+                break
+            except Exception as exc:  # the group coordinator moving (a rebalance): ask again
+                if attempt + 1 == COMMITTED_OFFSET_TRIES:
+                    # Without it no record of these partitions can be folded safely: the agent
+                    # stops (/healthz 503) and a restarted worker reads on from the commits.
+                    raise RuntimeError(f"the committed offsets of {sorted(unknown)} are not known: {exc}") from exc
+                log.warning("asking Kafka for the committed offsets of %d partitions failed (%s): again", len(unknown), exc)
+                await asyncio.sleep(1.0)
+        for tp, offset in known.items():
+            self.read_order.start((tp.topic, tp.partition), offset)
 
     async def _rewind_holes(self) -> None:
         """Partitions delivered past a record they did not deliver are read again from it (see
@@ -391,7 +406,10 @@ class HealthWorker:
                 log.warning("%s:%d delivered offset %d before offset %d: reading again from %d",
                             topic, partition, past, offset, offset)
                 self.metrics.input_rewinds.inc()
-                await faust_internals.rewind(self.app, tp, offset)
+                try:
+                    await faust_internals.rewind(self.app, tp, offset)
+                except Exception as exc:  # e.g. revoked meanwhile: the hole stays and is rewound again
+                    log.warning("rewinding %s:%d to %d failed (%s): tried again", topic, partition, offset, exc)
 
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]
