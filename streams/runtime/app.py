@@ -21,6 +21,7 @@ from streams.runtime.faust_internals import FaustPositions, event_context
 from streams.runtime.gc_pacing import CollectorPacing
 from streams.runtime.pipeline import Pipeline, PipelineOptions
 from streams.runtime.read_order import ReadOrder
+from streams.kafka.committed import CommittedOffsets
 from streams.runtime.routing import InputRecord
 from streams.telemetry.metrics import Metrics
 from streams.settings import Settings
@@ -273,6 +274,7 @@ class HealthWorker:
             self.metrics.alertmanager_pending.set_function(self.notifier.pending_count)
         self.positions = FaustPositions(self.app, settings.input_topics)
         self.read_order = ReadOrder()
+        self.committed_offsets = CommittedOffsets(settings, self.app.conf.id)  # the group id Faust consumes as
         self.pipeline = Pipeline(
             config=self.config, store=self.store, outbox=self.outbox, metrics=self.metrics,
             input_kinds=dict(settings.input_topics), partitions=settings.partitions,
@@ -371,7 +373,9 @@ class HealthWorker:
 
     async def _start_read_order(self, events: list, assigned: set[TP]) -> None:
         """Input partitions seen for the first time since their assignment start at the offset
-        committed in Kafka."""
+        committed in Kafka: Faust's copy when it has one, else asked over a client of cshealth's
+        own (streams/kafka/committed.py: never through Faust's consumer thread, which a rebalance
+        holds while it waits for this batch)."""
         ticks_topic = self.topics["ticks"]
         seen = {(event.message.topic, event.message.partition) for event in events
                 if event.message.topic != ticks_topic and event.message.tp in assigned}
@@ -383,7 +387,9 @@ class HealthWorker:
         unknown = [tp for tp, offset in known.items() if offset is None]  # none, or not known since a rebalance
         for attempt in range(COMMITTED_OFFSET_TRIES):
             try:
-                known |= await faust_internals.kafka_committed_offsets(self.app, unknown) if unknown else {}
+                if unknown:
+                    asked = await self.committed_offsets.of((tp.topic, tp.partition) for tp in unknown)
+                    known |= {TP(*key): offset for key, offset in asked.items()}
                 break
             except Exception as exc:  # the group coordinator moving (a rebalance): ask again
                 if attempt + 1 == COMMITTED_OFFSET_TRIES:

@@ -19,7 +19,6 @@ import weakref
 from typing import Any, Iterable, Iterator
 
 import faust
-from aiokafka import TopicPartition
 from faust.streams import _current_event
 from faust.types import TP
 
@@ -49,17 +48,6 @@ def committed_offset(app: faust.App, tp: TP) -> int | None:
 
 def read_offset(app: faust.App, tp: TP) -> int | None:
     return app.consumer._read_offset.get(tp)
-
-
-async def kafka_committed_offsets(app: faust.App, tps: Iterable[TP]) -> dict[TP, int | None]:
-    """The offsets the group committed in Kafka (None: none), asked by aiokafka in its own thread."""
-    thread = app.consumer._thread
-    consumer = thread._ensure_consumer()
-
-    async def ask() -> dict[TP, int | None]:
-        return {tp: await consumer.committed(TopicPartition(tp.topic, tp.partition)) for tp in tps}
-
-    return await thread.call_thread(ask)
 
 
 def drop_delivered(app: faust.App, message: Any) -> None:
