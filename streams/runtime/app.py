@@ -54,7 +54,7 @@ DELIVERY_SETTINGS = {
 # ReadOrder (streams/runtime/read_order.py) makes the worker fold them in order on either.
 FAUST_DELIVERY_ENV = "CSHEALTH_FAUST_DELIVERY"
 FAUST_DELIVERIES = ("batched", "stock")
-COMMITTED_OFFSET_TRIES = 5  # a second apart
+COMMITTED_OFFSET_RETRY_S = 1.0
 EXIT_KAFKA_WRITE_FAILED = 75  # EX_TEMPFAIL: a restart on the same state goes on where this one stopped
 log = logging.getLogger("cshealth.worker")
 CHANGELOG_COMPACTION = {"max.compaction.lag.ms": "60000", "min.cleanable.dirty.ratio": "0.2",
@@ -385,19 +385,16 @@ class HealthWorker:
         tps = [TP(*key) for key in new]
         known = {tp: faust_internals.committed_offset(self.app, tp) for tp in tps}
         unknown = [tp for tp, offset in known.items() if offset is None]  # none, or not known since a rebalance
-        for attempt in range(COMMITTED_OFFSET_TRIES):
+        while unknown:
             try:
-                if unknown:
-                    asked = await self.committed_offsets.of((tp.topic, tp.partition) for tp in unknown)
-                    known |= {TP(*key): offset for key, offset in asked.items()}
+                asked = await self.committed_offsets.of((tp.topic, tp.partition) for tp in unknown)
+                known |= {TP(*key): offset for key, offset in asked.items()}
                 break
-            except Exception as exc:  # the group coordinator moving (a rebalance): ask again
-                if attempt + 1 == COMMITTED_OFFSET_TRIES:
-                    # Without it no record of these partitions can be folded safely: the agent
-                    # stops (/healthz 503) and a restarted worker reads on from the commits.
-                    raise RuntimeError(f"the committed offsets of {sorted(unknown)} are not known: {exc}") from exc
-                log.warning("asking Kafka for the committed offsets of %d partitions failed (%s): again", len(unknown), exc)
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # Kafka unreachable, or its coordinator moving: no record of these
+                # partitions can be folded safely without it, so the agent waits as it does for records
+                log.warning("asking Kafka for the committed offsets of %d partitions failed (%s): again in %.0f s",
+                            len(unknown), exc, COMMITTED_OFFSET_RETRY_S)
+                await asyncio.sleep(COMMITTED_OFFSET_RETRY_S)
         for tp, offset in known.items():
             self.read_order.start((tp.topic, tp.partition), offset)
 
