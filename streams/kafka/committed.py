@@ -38,8 +38,3 @@ class CommittedOffsets:
             meta = found.get(tp)
             answers[(tp.topic, tp.partition)] = meta.offset if meta is not None and meta.offset >= 0 else None
         return answers
-
-    async def close(self) -> None:
-        if self._admin is not None:
-            await self._admin.close()
-            self._admin = None

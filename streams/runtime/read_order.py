@@ -9,9 +9,10 @@ already read (faust-streaming 0.15.3, both deliveries; docs/faust-delivery.md).
 
 ReadOrder admits a record only if its offset is the next one expected from its partition (or
 below it: a re-read, which the states recognise). The first record a process takes from a
-partition is expected at the offset committed in Kafka (asked when it is first seen: Faust's
-own copy is dropped at every rebalance and filled only after the seek). A record past the expected offset is not
-folded; the worker rewinds the partition to the expected offset and Kafka delivers it again.
+partition is expected at the offset committed in Kafka (the worker passes it to start():
+Faust's copy when it has one, else asked of Kafka, since Faust drops its copy at every
+rebalance and fills it only after its seek). A record past the expected offset is not folded;
+the worker rewinds the partition to the expected offset and Kafka delivers it again.
 The rewind is repeated every `rewind_interval_s` until the expected record comes: records
 fetched before a rewind (a stream buffer's worth) are refused without a rewind each, and a
 rewind whose records Faust dropped as already read (its read offset moved on by such a
