@@ -179,8 +179,11 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
 
 
 def test_sigterm_with_kafka_gone_ends_the_worker_by_its_shutdown_deadline(tmp_path, unique_prefix, workers):
-    """Faust's stop waits on Kafka for ever when the broker is gone; the worker gives up after
-    CSHEALTH_SHUTDOWN_DEADLINE_S and says why."""
+    """Faust's stop usually waits on Kafka for ever when the broker is gone; the worker gives up
+    after CSHEALTH_SHUTDOWN_DEADLINE_S and says why. Sometimes Faust's stop needs nothing from
+    Kafka (no commit pending, the group already left) and ends cleanly before the deadline: also
+    fine for whoever sent the SIGTERM (tests/stream/test_shutdown_deadline.py covers the give-up
+    path without depending on which one happens here)."""
     data_dir = tmp_path / "kafka"
     broker = local_broker.start(data_dir)
     try:
@@ -192,5 +195,9 @@ def test_sigterm_with_kafka_gone_ends_the_worker_by_its_shutdown_deadline(tmp_pa
     os.killpg(worker.proc.pid, signal.SIGTERM)
     returncode = worker.proc.wait(timeout=60)
     took = time.monotonic() - started
-    assert returncode == 1 and 3.5 < took < 15, (returncode, took, worker.tail_log())
-    assert "did not finish in 4 s (is Kafka reachable?)" in worker.tail_log()
+    assert took < 15, (returncode, took, worker.tail_log())
+    if returncode == 0:
+        assert took < 4, (took, worker.tail_log())
+    else:
+        assert returncode == 1 and took > 3.5, (returncode, took, worker.tail_log())
+        assert "did not finish in 4 s (is Kafka reachable?)" in worker.tail_log()
