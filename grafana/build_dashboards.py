@@ -340,7 +340,14 @@ def operations() -> dict:
         timeseries("Batch processing time p50 / p99",
                    [target(quantile_expr(0.5, "cshealth_processing_seconds_bucket", INST), "p50"),
                     target(quantile_expr(0.99, "cshealth_processing_seconds_bucket", INST), "p99")],
-                   unit="s", w=24),
+                   unit="s"),
+        timeseries("Garbage-collector pauses (seconds stopped per second)", [target(
+            f"sum by (instance, collection) (rate(cshealth_gc_pause_seconds_sum{{{INST}}}[$__rate_interval]))",
+            "{{instance}} {{collection}}")], unit="s",
+                   description="The event loop stands still while the paced collector runs: young every "
+                               "10 s, full (every live object walked) when the worker has been idle 2 s "
+                               "after ten minutes, or hourly at the latest. Spikes in event age that "
+                               "line up with full pauses come from it."),
 
         row("Bad input"),
         timeseries("DLQ records per second by topic", [target(

@@ -78,11 +78,13 @@ def wait_for_compaction(bootstrap: str, topic: str, keys: int, timeout_s: float)
     return records
 
 
-def changelog_state_bytes(bootstrap: str, topic: str) -> float:
-    """Mean size of each customer's latest state record in the worker's table changelog."""
+def changelog_state_bytes(bootstrap: str, topic: str) -> tuple[float, float]:
+    """Mean size of each customer's latest state record in the worker's table changelog, and the
+    mean part of it that is outputs kept until Kafka acknowledged them (`undelivered`: dropped at
+    the state's next write)."""
     from streams.runtime.pipeline import INTERNAL_KEY_PREFIX
 
-    latest: dict[bytes, int] = {}
+    latest: dict[bytes, tuple[int, int]] = {}
 
     def keep(message) -> None:
         if message.key.startswith(INTERNAL_KEY_PREFIX):
@@ -90,7 +92,9 @@ def changelog_state_bytes(bootstrap: str, topic: str) -> float:
         if message.value is None:
             latest.pop(message.key, None)
         else:
-            latest[message.key] = len(message.value)
+            kept = orjson.loads(message.value).get("undelivered") or []
+            latest[message.key] = (len(message.value), len(orjson.dumps(kept)) if kept else 0)
 
     asyncio.run(read_from_start(bootstrap, [topic], keep))
-    return sum(latest.values()) / max(1, len(latest))
+    count = max(1, len(latest))
+    return sum(size for size, _ in latest.values()) / count, sum(kept for _, kept in latest.values()) / count

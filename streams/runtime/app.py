@@ -267,7 +267,8 @@ class HealthWorker:
             extra_topic_configs=CHANGELOG_COMPACTION,
             options={"write_buffer_size": int(settings.store_memtable_mib * 2**20)})
         self.outbox = KafkaOutbox(self.app)
-        self.collector = CollectorPacing()
+        self.collector = CollectorPacing(
+            observe=lambda collection, seconds: self.metrics.gc_pause.labels(collection).observe(seconds))
         self.store = FaustTableStore(self.table, self.outbox)
         self.notifier = AlertmanagerNotifier(settings.alertmanager_url, self.metrics) if settings.alertmanager_url else None
         if self.notifier:
@@ -326,6 +327,7 @@ class HealthWorker:
                         headers={k: v for k, v in (message.headers or ())}, origin=event))
                 if records:
                     pipeline.process_batch(records)
+                    self.collector.busy()
                 else:  # nothing but ticks: caught up, evaluate what waited during a backlog
                     pipeline.evaluate_deferred()
                 for tick in ticks:

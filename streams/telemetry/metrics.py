@@ -67,6 +67,9 @@ class Metrics:
                                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
         self.processing = Histogram("cshealth_processing_seconds", "Processing time per batch", registry=r,
                                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.gc_pause = Histogram("cshealth_gc_pause_seconds", "Event-loop pauses of the paced garbage collector: "
+                                  "young every 10 s, full (everything thawed) when idle or hourly", ["collection"],
+                                  registry=r, buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.health_score = Histogram("cshealth_health_score", "Health scores at each evaluation", ["segment"],
                                       registry=r, buckets=tuple(range(10, 101, 10)))
         # labels() validates and locks on every call; the hot path reuses each label set's child.

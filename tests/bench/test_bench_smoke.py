@@ -15,7 +15,8 @@ from streams.cli import main
 REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_to_limit", "p50_event_age_s",
             "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "recovery_uncompacted_s",
             "recovery_s_changelog_records", "naive_to_worker", "faust_ceiling_eps", "worker_to_faust_ceiling",
-            "events", "customers", "machine", "goals", "faust_stock_ceiling_eps", "sweep_100k_s", "sweep_customers")
+            "events", "customers", "machine", "goals", "faust_stock_ceiling_eps", "sweep_100k_s", "sweep_customers",
+            "state_kept_output_bytes_per_customer", "age_window_full_gc_pauses", "age_window_full_gc_s")
 
 
 def test_quantile_interpolates_like_prometheus():
@@ -59,5 +60,7 @@ def test_bench_smoke(kafka_bootstrap, tmp_path):
     assert 0 <= report["p50_event_age_s"] <= report["p99_event_age_s"] < 3600
     assert 10 * 2**20 < report["peak_rss_bytes"] < 8 * 2**30
     assert 100 < report["state_bytes_per_customer"] < 64 * 1024
+    assert 0 <= report["state_kept_output_bytes_per_customer"] < report["state_bytes_per_customer"]
+    assert report["age_window_full_gc_pauses"] >= 0 and report["age_window_full_gc_s"] >= 0
     assert "faust agent doing nothing" in result.output
     assert "cshealth worker" in result.output and "goals:" in result.output

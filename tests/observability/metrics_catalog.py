@@ -76,6 +76,7 @@ METRICS: tuple[Metric, ...] = (
     # histograms
     Metric("cshealth_event_age_seconds", "histogram", {"topic": TOPICS}),
     Metric("cshealth_processing_seconds", "histogram"),
+    Metric("cshealth_gc_pause_seconds", "histogram", {"collection": ("young", "full")}),
     Metric("cshealth_health_score", "histogram", {"segment": SEGMENTS}),
 )
 
@@ -199,6 +200,7 @@ _BUCKETS = {
     "cshealth_event_age_seconds": ("0.05", "0.1", "0.5", "1", "5", "10", "30", "60", "300",
                                    "900", "3600", "+Inf"),
     "cshealth_processing_seconds": ("0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "+Inf"),
+    "cshealth_gc_pause_seconds": ("0.001", "0.01", "0.1", "0.5", "1", "5", "+Inf"),
     "cshealth_health_score": ("10", "20", "30", "40", "50", "60", "70", "80", "90", "100", "+Inf"),
 }
 
