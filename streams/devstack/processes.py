@@ -79,7 +79,7 @@ def stack_env(bootstrap: str, prefix: str, partitions: int = 4, **extra) -> dict
     """CSHEALTH_* variables for an isolated app: its own topics and consumer group."""
     env = {f"CSHEALTH_TOPIC_{name.upper()}": f"{prefix}.{name}" for name in TOPIC_FIELDS}
     env |= {"CSHEALTH_BOOTSTRAP_SERVERS": bootstrap, "CSHEALTH_APP_ID": prefix,
-            "CSHEALTH_PARTITIONS": str(partitions), "CSHEALTH_LOG_LEVEL": "warning"}
+            "CSHEALTH_PARTITIONS": str(partitions), "CSHEALTH_LOG_LEVEL": os.environ.get("CSHEALTH_TEST_LOG_LEVEL", "warning")}
     env |= {f"CSHEALTH_{k.upper()}": str(v) for k, v in extra.items()}
     return env
 

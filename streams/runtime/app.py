@@ -306,18 +306,18 @@ class HealthWorker:
 
         async def fold_batches(stream):
             async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-                records, ticks = [], []
+                inputs, ticks, records = [], [], []
                 assigned = app.consumer.assignment()
-                await self._start_read_order(events, assigned)
                 for event in events:
+                    # Taken before a rebalance moved its partition away: the new owner reads it
+                    # again from the committed offset; folding it here would write stale state.
+                    if event.message.tp in assigned:
+                        (ticks if event.message.topic == ticks_topic else inputs).append(event)
+                seen = {(event.message.topic, event.message.partition) for event in inputs}
+                await self._start_read_order(seen)
+                self.read_order.taken(seen)
+                for event in inputs:
                     message = event.message
-                    if message.tp not in assigned:
-                        # Taken before a rebalance moved its partition away: the new owner reads it
-                        # again from the committed offset; folding it here would write stale state.
-                        continue
-                    if message.topic == ticks_topic:
-                        ticks.append(event)
-                        continue
                     if not self.read_order.admit(message.topic, message.partition, message.offset):
                         faust_internals.drop_delivered(app, message)  # delivered again after the rewind
                         continue
@@ -373,15 +373,12 @@ class HealthWorker:
 
         register_views(self)
 
-    async def _start_read_order(self, events: list, assigned: set[TP]) -> None:
-        """Input partitions seen for the first time since their assignment start at the offset
+    async def _start_read_order(self, partitions: set[tuple[str, int]]) -> None:
+        """Folded partitions among these not started since their assignment start at the offset
         committed in Kafka: Faust's copy when it has one, else asked over a client of cshealth's
         own (streams/kafka/committed.py: never through Faust's consumer thread, which a rebalance
         holds while it waits for this batch)."""
-        ticks_topic = self.topics["ticks"]
-        seen = {(event.message.topic, event.message.partition) for event in events
-                if event.message.topic != ticks_topic and event.message.tp in assigned}
-        new = self.read_order.unstarted(seen)
+        new = self.read_order.unstarted(partitions)
         if not new:
             return
         tps = [TP(*key) for key in new]
@@ -406,15 +403,29 @@ class HealthWorker:
         for (topic, partition), start, end in self.read_order.take_accepted_holes():
             faust_internals.count_as_acked(self.app, TP(topic, partition), start, end)
         for (topic, partition), (offset, past) in self.read_order.take_rewinds().items():
-            tp = TP(topic, partition)
-            if tp in self.app.consumer.assignment():
-                log.warning("%s:%d delivered offset %d before offset %d: reading again from %d",
-                            topic, partition, past, offset, offset)
-                self.metrics.input_rewinds.inc()
-                try:
-                    await faust_internals.rewind(self.app, tp, offset)
-                except Exception as exc:  # e.g. revoked meanwhile: the hole stays and is rewound again
-                    log.warning("rewinding %s:%d to %d failed (%s): tried again", topic, partition, offset, exc)
+            await self._rewind(topic, partition, offset, "delivered offset %d before offset %d" % (past, offset))
+        # Partitions with records never delivered (see ReadOrder.take_stalled); those no record of
+        # which came yet are started from the committed offset first, their records may be lost too.
+        with_records = {key for key in self._folded_partitions() if self.positions.end_offset(*key)}
+        await self._start_read_order(with_records)
+        for (topic, partition), offset in self.read_order.take_stalled(lambda key: self.positions.end_offset(*key)).items():
+            await self._rewind(topic, partition, offset, "has records from offset %d that never came" % offset)
+
+    async def _rewind(self, topic: str, partition: int, offset: int, why: str) -> None:
+        tp = TP(topic, partition)
+        if tp not in self.app.consumer.assignment():
+            return
+        log.warning("%s:%d %s: reading again from %d", topic, partition, why, offset)
+        self.metrics.input_rewinds.inc()
+        try:
+            await faust_internals.rewind(self.app, tp, offset)
+        except Exception as exc:  # e.g. revoked meanwhile: ReadOrder asks for it again
+            log.warning("rewinding %s:%d to %d failed (%s): tried again", topic, partition, offset, exc)
+
+    def _folded_partitions(self) -> list[tuple[str, int]]:
+        """The assigned partitions the agent folds (inputs, re-keyed events, referral credits)."""
+        folded_topics = {*self.settings.input_topics, self.topics["rekey"], self.topics["referral"]}
+        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in folded_topics]
 
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]

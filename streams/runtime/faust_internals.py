@@ -87,16 +87,19 @@ class FaustPositions:
         self.app = app
         self.input_topics = set(input_topics)
 
-    def unread(self, topic: str, partition: int, after_offset: int | None) -> int | None:
-        tp = TP(topic, partition)
+    def end_offset(self, topic: str, partition: int) -> int | None:
+        """The partition's end offset (high-water mark) as the consumer last heard it."""
         try:
-            highwater = self.app.consumer.highwater(tp)
+            return self.app.consumer.highwater(TP(topic, partition))
         except Exception:  # no consumer yet, or the partition is not assigned
             return None
+
+    def unread(self, topic: str, partition: int, after_offset: int | None) -> int | None:
+        highwater = self.end_offset(topic, partition)
         if highwater is None:
             return None
-        if after_offset is None:
-            return highwater - (committed_offset(self.app, tp) or 0)  # nothing committed yet: from the start
+        if after_offset is None:  # nothing committed yet: from the start
+            return highwater - (committed_offset(self.app, TP(topic, partition)) or 0)
         return highwater - after_offset - 1
 
     def highwater_age(self, topic: str, partition: int) -> float | None:

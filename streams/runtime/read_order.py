@@ -21,6 +21,16 @@ record) is followed by another, also on a partition that has gone quiet.
 A hole can be real: offsets of transaction markers, or records deleted by retention before
 they were read. Rewinding then brings the same first record back; after `confirm_after`
 rewinds that all end at the same offset, the hole is accepted (logged, counted).
+
+A hole at a partition's end has no later record to reveal it. Faust drops records it has
+delivered into a stream's buffer when a rebalance's recovery ends (`flow_control.resume()`
+clears every stream queue; the fetcher runs, and delivers, while the recovery seeks to the
+committed offsets), and when the seek leaves the consumer past them nothing reads them again:
+a partition whose last records were dropped so would stay unread until its next record, holding
+the watermark. So a partition with records below its end offset in Kafka, none of which reached
+the agent for `stall_after_s` and `stall_after_batches` batches, is read again from the expected
+offset too; when `confirm_after` such rewinds bring nothing (the end is transaction markers),
+the partition is read past them (logged, counted).
 """
 from __future__ import annotations
 
@@ -28,7 +38,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 log = logging.getLogger("cshealth.read_order")
 
@@ -37,6 +47,11 @@ Partition = tuple[str, int]
 # fetched before a rewind can still arrive after it, a few batches at most.
 CONFIRM_AFTER = 5
 REWIND_INTERVAL_S = 1.0
+# A partition with unread records counts as stalled once none of its records reached the agent
+# for this long and this many batches: a batch takes the stream's buffer in order, so records
+# waiting in it arrive within a few batches; one slow batch alone never makes a partition stall.
+STALL_AFTER_S = 5.0
+STALL_AFTER_BATCHES = 5
 
 
 @dataclass
@@ -48,15 +63,28 @@ class _Hole:
     rewound_at: float = -math.inf
 
 
+@dataclass
+class _Stall:
+    expected: int
+    end: int
+    rewinds: int = 0
+
+
 class ReadOrder:
     def __init__(self, confirm_after: int = CONFIRM_AFTER, rewind_interval_s: float = REWIND_INTERVAL_S,
+                 stall_after_s: float = STALL_AFTER_S, stall_after_batches: int = STALL_AFTER_BATCHES,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.confirm_after = confirm_after
         self.rewind_interval_s = rewind_interval_s
+        self.stall_after_s = stall_after_s
+        self.stall_after_batches = stall_after_batches
         self._clock = clock
         self._next: dict[Partition, int] = {}
         self._holes: dict[Partition, _Hole] = {}  # partitions waiting for their expected record
         self._accepted: list[tuple[Partition, int, int]] = []
+        self._batches = 0  # batches taken by the agent
+        self._seen: dict[Partition, tuple[float, int]] = {}  # partition -> (clock, batch) a record last came
+        self._stalls: dict[Partition, _Stall] = {}
 
     def unstarted(self, partitions: set[Partition]) -> set[Partition]:
         """The partitions among these that need start() before their first admit()."""
@@ -66,6 +94,14 @@ class ReadOrder:
         """The first record this process takes from the partition is expected at its committed
         offset in Kafka (None: nothing committed, from offset 0)."""
         self._next.setdefault(partition, committed or 0)
+        self._seen.setdefault(partition, (self._clock(), self._batches))
+
+    def taken(self, partitions: Iterable[Partition]) -> None:
+        """The agent took a batch with records of these partitions (before admitting them)."""
+        self._batches += 1
+        now = self._clock()
+        for key in partitions:
+            self._seen[key] = (now, self._batches)
 
     def admit(self, topic: str, partition: int, offset: int) -> bool:
         """True: fold the record. False: the partition has a hole before it; see take_rewinds()."""
@@ -105,6 +141,36 @@ class ReadOrder:
                 due[key] = (hole.expected, hole.first_after)
         return due
 
+    def take_stalled(self, end_offset: Callable[[Partition], int | None]) -> dict[Partition, int]:
+        """The partitions to read again now because records the consumer has below their end
+        offset never came (see the module doc): partition -> expected offset. `end_offset`: Kafka's
+        end offset (high-water mark) of a partition as the consumer last heard it, None if unknown."""
+        now = self._clock()
+        due = {}
+        for key, expected in self._next.items():
+            seen_at, seen_batch = self._seen.get(key, (now, self._batches))
+            if (key in self._holes or now - seen_at < self.stall_after_s
+                    or self._batches - seen_batch < self.stall_after_batches):
+                continue
+            end = end_offset(key)
+            if end is None or end <= expected:
+                self._stalls.pop(key, None)
+                continue
+            self._seen[key] = (now, self._batches)  # the next check waits as long again
+            stall = self._stalls.get(key)
+            if stall is None or (stall.expected, stall.end) != (expected, end):
+                stall = self._stalls[key] = _Stall(expected, end)
+            if stall.rewinds >= self.confirm_after:
+                log.warning("%s:%d has no records at offsets %d..%d, its end (transaction markers): reading on "
+                            "from %d", key[0], key[1], expected, end - 1, end)
+                self._next[key] = end
+                del self._stalls[key]
+                self._accepted.append((key, expected, end))
+                continue
+            stall.rewinds += 1
+            due[key] = expected
+        return due
+
     def take_accepted_holes(self) -> list[tuple[Partition, int, int]]:
         """Holes accepted as real since the last call: (partition, first missing offset, next record's)."""
         holes, self._accepted = self._accepted, []
@@ -115,3 +181,5 @@ class ReadOrder:
         for key in partitions:
             self._next.pop(key, None)
             self._holes.pop(key, None)
+            self._seen.pop(key, None)
+            self._stalls.pop(key, None)

@@ -1,6 +1,6 @@
 """streams.runtime.read_order: a partition is folded in offset order, a record past a hole waits
 for a rewind, rewinds repeat until the hole is filled, and only a hole every rewind confirms is
-read past."""
+read past; a partition whose records below its end never come is read again too."""
 from __future__ import annotations
 
 from streams.runtime.read_order import ReadOrder
@@ -16,7 +16,8 @@ class Clock:
 
 def order(committed: dict[tuple[str, int], int | None], confirm_after: int = 3,
           clock: Clock | None = None) -> ReadOrder:
-    reads = ReadOrder(confirm_after=confirm_after, rewind_interval_s=1.0, clock=clock or Clock())
+    reads = ReadOrder(confirm_after=confirm_after, rewind_interval_s=1.0, stall_after_s=5.0, stall_after_batches=3,
+                      clock=clock or Clock())
     assert reads.unstarted(set(committed)) == set(committed)
     for partition, offset in committed.items():
         reads.start(partition, offset)
@@ -122,3 +123,101 @@ def test_a_revoked_partition_starts_again_from_the_committed_offset():
     assert not reads.admit("t", 0, 27)
     assert reads.take_rewinds() == {("t", 0): (20, 27)}
     assert reads.admit("t", 0, 20)
+
+
+def batches(reads: ReadOrder, clock: Clock, n: int, seconds: float, partitions=()) -> None:
+    """n batches taken over `seconds`, with records of `partitions` (none: ticks only)."""
+    for _ in range(n):
+        clock.now += seconds / n
+        reads.taken(set(partitions))
+
+
+def test_a_partition_whose_records_below_its_end_never_come_is_read_again_from_the_expected_offset():
+    # Faust cleared its stream buffer with offsets 7..9 in it: nothing later reveals the hole.
+    clock = Clock()
+    reads = order({("t", 0): 5, ("t", 1): 0}, clock=clock)
+    reads.taken({("t", 0)})
+    assert reads.admit("t", 0, 5) and reads.admit("t", 0, 6)
+    ends = {("t", 0): 10, ("t", 1): 0}
+    batches(reads, clock, 4, 4.0)
+    assert reads.take_stalled(ends.get) == {}  # 4 s: records may still be in the stream's buffer
+    batches(reads, clock, 1, 1.0)
+    assert reads.take_stalled(ends.get) == {("t", 0): 7}  # t:1 has nothing unread
+    assert reads.take_stalled(ends.get) == {}  # once per stall period
+    reads.taken({("t", 0)})
+    assert [reads.admit("t", 0, offset) for offset in (7, 8, 9)] == [True] * 3
+    batches(reads, clock, 10, 20.0)
+    assert reads.take_stalled(ends.get) == {}  # read to its end
+
+
+def test_one_slow_batch_or_steady_arrivals_never_make_a_partition_stall():
+    clock = Clock()
+    reads = order({("t", 0): 0}, clock=clock)
+    ends = {("t", 0): 100}
+    batches(reads, clock, 1, 30.0)  # one batch took 30 s: its successors bring the partition's records
+    assert reads.take_stalled(ends.get) == {}
+    for offset in range(20):  # records keep coming, each batch a few
+        batches(reads, clock, 1, 1.0, [("t", 0)])
+        assert reads.admit("t", 0, offset)
+        assert reads.take_stalled(ends.get) == {}
+
+
+def test_a_partition_that_ends_in_records_that_never_come_is_read_past_after_confirm_after_rewinds():
+    # e.g. a transactional producer's commit markers at the end: offsets without records
+    clock = Clock()
+    reads = order({("t", 0): 3}, confirm_after=2, clock=clock)
+    ends = {("t", 0): 5}
+    rewinds = []
+    for _ in range(3):
+        batches(reads, clock, 3, 5.0)
+        rewinds.append(reads.take_stalled(ends.get))
+    assert rewinds == [{("t", 0): 3}, {("t", 0): 3}, {}]
+    assert reads.take_accepted_holes() == [(("t", 0), 3, 5)]  # commits may pass them
+    assert reads.admit("t", 0, 5)
+
+
+def test_a_stalled_partition_that_moves_on_starts_its_count_again():
+    clock = Clock()
+    reads = order({("t", 0): 3}, confirm_after=2, clock=clock)
+    ends = {("t", 0): 6}
+    batches(reads, clock, 3, 5.0)
+    assert reads.take_stalled(ends.get) == {("t", 0): 3}
+    reads.taken({("t", 0)})
+    assert reads.admit("t", 0, 3)  # the rewind brought one record, then the next stalled again
+    for _ in range(2):
+        batches(reads, clock, 3, 5.0)
+        assert reads.take_stalled(ends.get) == {("t", 0): 4}
+    assert reads.take_accepted_holes() == []
+
+
+def test_a_partition_with_a_hole_waits_for_its_rewinds_not_for_a_stall():
+    clock = Clock()
+    reads = order({("t", 0): 0}, clock=clock)
+    assert not reads.admit("t", 0, 4)
+    batches(reads, clock, 5, 10.0)
+    assert reads.take_stalled({("t", 0): 10}.get) == {}
+    assert reads.take_rewinds() == {("t", 0): (0, 4)}
+
+
+def test_faust_drops_the_events_waiting_in_a_stream_buffer_when_a_recovery_ends():
+    """Why a stalled partition is read again (faust-streaming 0.15.3): the recovery resumes the
+    partitions, seeks to the committed offsets while the fetcher runs, then resumes flow control,
+    which empties every stream buffer; what was delivered meanwhile is neither acked nor read again."""
+    import asyncio
+    import inspect
+
+    import faust
+    from faust.tables.recovery import Recovery
+
+    source = inspect.getsource(Recovery.on_recovery_completed)
+    assert source.index("resume_partitions") < source.index("perform_seek") < source.index("flow_control.resume()")
+
+    async def run():
+        app = faust.App("read-order-faust", broker="kafka://127.0.0.1:1")  # never connects
+        channel = app.topic("in").clone(is_iterator=True)
+        app.flow_control.resume()  # flow is on, as during the recovery's seek
+        channel.queue.put_nowait("delivered during the seek")
+        app.flow_control.resume()  # the recovery's last step
+        return channel.queue.qsize()
+
+    assert asyncio.run(run()) == 0
