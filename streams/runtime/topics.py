@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from streams.settings import Settings
 
@@ -71,11 +71,20 @@ async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str
             for spec in topic_specs(settings)
             if spec.name not in existing
         ]
-        if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another worker won the race
-        return [t.name for t in new]
+        if not new:
+            return []
+        response = await admin.create_topics(new)
+        # The answer is per topic, and aiokafka raises for none of them. A topic created a moment
+        # ago can be missing from the broker's metadata still (KRaft propagates it after the
+        # controller answered), and another worker can win the race: both answer "already exists".
+        created, failed = [], []
+        for name, code, *message in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:
+                failed.append(f"{name}: {for_code(code).__name__} {message[0] if message and message[0] else ''}".strip())
+        if failed:
+            raise RuntimeError(f"Kafka did not create {len(failed)} topics: {'; '.join(failed)}")
+        return created
     finally:
         await admin.close()

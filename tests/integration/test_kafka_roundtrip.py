@@ -48,6 +48,25 @@ def test_topics_created_with_partitions_and_compaction(kafka_bootstrap, unique_p
     assert entries["cleanup.policy"] == "compact"
 
 
+def test_topics_that_exist_but_are_not_listed_yet_are_not_reported_as_created(kafka_bootstrap, unique_prefix,
+                                                                              monkeypatch):
+    """Right after a creation the broker's metadata can lag the controller (KRaft): a second
+    ensure_topics then asks to create them again, and Kafka answers "already exists" per topic."""
+    settings = prefixed_settings(kafka_bootstrap, unique_prefix)
+    assert len(asyncio.run(ensure_topics(settings))) == 13
+
+    async def nothing_listed(self):
+        return []
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "list_topics", nothing_listed)
+    assert asyncio.run(ensure_topics(settings)) == []
+
+
+def test_topics_kafka_refuses_to_create_fail_with_the_reason(kafka_bootstrap, unique_prefix):
+    settings = prefixed_settings(kafka_bootstrap, unique_prefix).model_copy(update={"replication_factor": 3})
+    with pytest.raises(RuntimeError, match=r"did not create 13 topics: .*InvalidReplicationFactor"):
+        asyncio.run(ensure_topics(settings))  # a single broker
+
 def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
     topic = f"{unique_prefix}.roundtrip"
     records = [{"event_id": f"e{i}", "customer_id": f"c{i % 7}"} for i in range(200)]
