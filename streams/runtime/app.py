@@ -223,6 +223,7 @@ class HealthWorker:
         self.metrics.preset(list(settings.input_topics), {
             name: rule.severity for name, rule in self.config.alerts if getattr(rule, "enabled", True)})
         self.topics = internal_topics(settings)
+        self.folded_topics = frozenset({*settings.input_topics, self.topics["rekey"], self.topics["referral"]})
         self.recovered = False
         self.agent_failure: BaseException | None = None
         self.app = faust.App(
@@ -406,8 +407,8 @@ class HealthWorker:
             await self._rewind(topic, partition, offset, "delivered offset %d before offset %d" % (past, offset))
         # Partitions with records never delivered (see ReadOrder.take_stalled); those no record of
         # which came yet are started from the committed offset first, their records may be lost too.
-        with_records = {key for key in self._folded_partitions() if self.positions.end_offset(*key)}
-        await self._start_read_order(with_records)
+        unstarted = self.read_order.unstarted(set(self._folded_partitions()))
+        await self._start_read_order({key for key in unstarted if self.positions.end_offset(*key)})
         for (topic, partition), offset in self.read_order.take_stalled(lambda key: self.positions.end_offset(*key)).items():
             await self._rewind(topic, partition, offset, "has records from offset %d that never came" % offset)
 
@@ -424,8 +425,7 @@ class HealthWorker:
 
     def _folded_partitions(self) -> list[tuple[str, int]]:
         """The assigned partitions the agent folds (inputs, re-keyed events, referral credits)."""
-        folded_topics = {*self.settings.input_topics, self.topics["rekey"], self.topics["referral"]}
-        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in folded_topics]
+        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives() if tp.topic in self.folded_topics]
 
     def active_partitions(self) -> set[int]:
         ticks_topic = self.topics["ticks"]

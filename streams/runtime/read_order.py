@@ -123,13 +123,19 @@ class ReadOrder:
             else:
                 hole.first_after, hole.rewinds = offset, 0
         if hole.rewinds >= self.confirm_after:
-            log.warning("%s:%d has no records at offsets %d..%d (transaction markers, or deleted by retention "
-                        "before they were read): reading on from %d", topic, partition, expected, offset - 1, offset)
-            self._next[key] = offset + 1
             del self._holes[key]
-            self._accepted.append((key, expected, offset))
+            self._read_past(key, expected, offset, "transaction markers, or deleted by retention before they were read")
+            self._next[key] = offset + 1  # the record at `offset` is folded now
             return True
         return False
+
+    def _read_past(self, key: Partition, expected: int, first_record: int, why: str) -> None:
+        """Offsets expected..first_record-1 hold no record: read on from first_record (and let
+        commits pass them, see take_accepted_holes)."""
+        log.warning("%s:%d has no records at offsets %d..%d (%s): reading on from %d",
+                    key[0], key[1], expected, first_record - 1, why, first_record)
+        self._next[key] = first_record
+        self._accepted.append((key, expected, first_record))
 
     def take_rewinds(self) -> dict[Partition, tuple[int, int]]:
         """The partitions to read again now: partition -> (expected offset, first offset delivered past it)."""
@@ -161,11 +167,8 @@ class ReadOrder:
             if stall is None or (stall.expected, stall.end) != (expected, end):
                 stall = self._stalls[key] = _Stall(expected, end)
             if stall.rewinds >= self.confirm_after:
-                log.warning("%s:%d has no records at offsets %d..%d, its end (transaction markers): reading on "
-                            "from %d", key[0], key[1], expected, end - 1, end)
-                self._next[key] = end
                 del self._stalls[key]
-                self._accepted.append((key, expected, end))
+                self._read_past(key, expected, end, "the partition's end: transaction markers")
                 continue
             stall.rewinds += 1
             due[key] = expected

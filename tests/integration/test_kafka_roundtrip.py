@@ -67,6 +67,7 @@ def test_topics_kafka_refuses_to_create_fail_with_the_reason(kafka_bootstrap, un
     with pytest.raises(RuntimeError, match=r"did not create 13 topics: .*InvalidReplicationFactor"):
         asyncio.run(ensure_topics(settings))  # a single broker
 
+
 def test_produce_and_consume_roundtrip(kafka_bootstrap, unique_prefix):
     topic = f"{unique_prefix}.roundtrip"
     records = [{"event_id": f"e{i}", "customer_id": f"c{i % 7}"} for i in range(200)]
