@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import Counter
 from typing import Any, Callable
 
 import faust
@@ -31,8 +30,11 @@ from streams.runtime.topics import PipelineTopics, internal_topics
 # A batch is what arrived within BATCH_WITHIN_S, at most BATCH_MAX: small when the stream is live
 # (latency), large in a backlog, where folding a customer's several events in one visit (one
 # load, one evaluation, one write) doubles throughput from 2,000 to 8,000 (streams/bench/run.py).
+# Faust's take_events waits the whole BATCH_WITHIN_S after each batch, holding back what came
+# meanwhile, so every live event waits that long plus a batch's work: a short wait keeps the
+# live batches, and the work they bring, small (docs/performance.md, "Live batches").
 BATCH_MAX = 8000
-BATCH_WITHIN_S = 0.2
+BATCH_WITHIN_S = 0.05
 SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for at most 50 ms
 TICK = b"tick"
 # A batch's outputs and state writes wait in the outbox until the batch's end, except that a
@@ -433,9 +435,8 @@ class HealthWorker:
 
     def update_gauges(self) -> None:
         self.metrics.assigned_partitions.set(len(self.active_partitions()))
-        counts = Counter(self.pipeline.bands.values())
         self.metrics.customers.clear()
-        for (band, segment), n in counts.items():
+        for (band, segment), n in self.pipeline.band_counts.items():
             self.metrics.customers.labels(band, segment).set(n)
         for tp in self.app.assignor.assigned_actives():
             if tp.topic in self.settings.input_topics:

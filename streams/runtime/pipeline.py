@@ -321,8 +321,9 @@ class Pipeline:
         return snapshot(state, watermark, self.config)
 
     @property
-    def bands(self) -> dict[bytes, tuple[str, str]]:
-        return self.outputs.bands
+    def band_counts(self) -> dict[tuple[str, str], int]:
+        """Customers by (band, segment) of their latest cs.health record (the gauge)."""
+        return self.outputs.band_counts
 
     @property
     def customers_by_partition(self) -> dict[int, set[bytes]]:
