@@ -329,7 +329,8 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         result["worker_eps"] = steady_rate(worker, lambda: finished(worker), 0, events + derived,
                                           timeout_for(events), say)
         # A state written with new outputs keeps them until its next write (Kafka acknowledges them after it)
-        result["state_bytes_per_customer"], result["state_kept_output_bytes_per_customer"] = changelog_state_bytes(
+        (result["state_bytes_per_customer_after_backlog"],
+         result["state_kept_output_bytes_per_customer_after_backlog"]) = changelog_state_bytes(
             bootstrap, f"{prefix}-customer-state-changelog")
         result["age_rate_eps"] = result["worker_eps"] / 2
         with jsonl.open("rb") as lines:
@@ -338,6 +339,10 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
         # its customers is evaluated (one more tick closed, snapshot, cs.health), in slices between
         # live batches.
         wait_for_sweeps(worker, timeout_for(customers))
+        # At rest: the sweep that closed the backlog's last days wrote every state again, leaving
+        # out the outputs Kafka had confirmed by then (what a worker holds from day to day).
+        result["state_bytes_per_customer"], result["state_kept_output_bytes_per_customer"] = changelog_state_bytes(
+            bootstrap, f"{prefix}-customer-state-changelog")
         say(f"    sweep of {customers:,} customers across a day boundary ...")
         result["sweep_customers"] = customers
         result["sweep_100k_s"] = time_sweep(worker, settings, templates[:SWEEP_TEMPLATES], sweep_boundary_ms,

@@ -16,7 +16,8 @@ REQUIRED = ("limit_eps", "worker_eps", "naive_faust_eps", "replay_eps", "worker_
             "p99_event_age_s", "peak_rss_bytes", "state_bytes_per_customer", "recovery_s", "recovery_uncompacted_s",
             "recovery_s_changelog_records", "naive_to_worker", "faust_ceiling_eps", "worker_to_faust_ceiling",
             "events", "customers", "machine", "goals", "faust_stock_ceiling_eps", "sweep_100k_s", "sweep_customers",
-            "state_kept_output_bytes_per_customer", "age_window_full_gc_pauses", "age_window_full_gc_s")
+            "state_kept_output_bytes_per_customer", "age_window_full_gc_pauses", "age_window_full_gc_s",
+            "state_bytes_per_customer_after_backlog", "state_kept_output_bytes_per_customer_after_backlog")
 
 
 def test_quantile_interpolates_like_prometheus():
@@ -61,6 +62,8 @@ def test_bench_smoke(kafka_bootstrap, tmp_path):
     assert 10 * 2**20 < report["peak_rss_bytes"] < 8 * 2**30
     assert 100 < report["state_bytes_per_customer"] < 64 * 1024
     assert 0 <= report["state_kept_output_bytes_per_customer"] < report["state_bytes_per_customer"]
+    assert (0 <= report["state_kept_output_bytes_per_customer_after_backlog"]
+            < report["state_bytes_per_customer_after_backlog"] < 64 * 1024)
     assert report["age_window_full_gc_pauses"] >= 0 and report["age_window_full_gc_s"] >= 0
     assert "faust agent doing nothing" in result.output
     assert "cshealth worker" in result.output and "goals:" in result.output
