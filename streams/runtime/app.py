@@ -35,7 +35,7 @@ from streams.runtime.topics import PipelineTopics, internal_topics
 # live batches, and the work they bring, small (docs/performance.md, "Live batches").
 BATCH_MAX = 8000
 BATCH_WITHIN_S = 0.05
-SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for at most 50 ms
+SWEEP_INTERVAL_S = 1.0  # a tick per partition: each works through a sweep for a slice (Pipeline.sweep_slice_s)
 TICK = b"tick"
 # A batch's outputs and state writes wait in the outbox until the batch's end, except that a
 # batch's sweeps send them whenever this many wait: the ticks sent while a backlog was read
@@ -333,8 +333,9 @@ class HealthWorker:
                     self.collector.busy()
                 else:  # nothing but ticks: caught up, evaluate what waited during a backlog
                     pipeline.evaluate_deferred()
+                slice_s = pipeline.sweep_slice_s(len(ticks))
                 for tick in ticks:
-                    pipeline.sweep(tick.message.partition, tick)
+                    pipeline.sweep(tick.message.partition, tick, slice_s)
                     if len(self.outbox.pending) >= OUTBOX_DRAIN_RECORDS:
                         await self.outbox.drain()
                 await self.outbox.drain()

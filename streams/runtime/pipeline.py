@@ -52,7 +52,11 @@ INTERNAL_KEY_PREFIX = b"\x00"  # no valid customer id starts with a control char
 class PipelineOptions:
     watermark_idle_s: float = IDLE_S
     sweep_min_interval_s: float = SWEEP_MIN_INTERVAL_S
-    sweep_budget_s: float = 0.05  # per sweep call: a day boundary never holds the loop longer
+    sweep_budget_s: float = 0.05  # per sweep call while input flows: a day boundary never holds the loop longer
+    # With no input folded for sweep_idle_after_s, a batch of ticks sweeps for sweep_idle_budget_s
+    # in all: nobody waits, so a day boundary takes its CPU time, not twenty times it.
+    sweep_idle_after_s: float = 1.0
+    sweep_idle_budget_s: float = 0.9
     state_cache_size: int = 10_000  # decoded states kept; also the most customers a backlog defers
     backlog_records: int = 2_000  # unread records behind a batch that count as a backlog
     defer_max_s: float = 10.0  # how long a customer's evaluation may wait in a backlog (0: never)
@@ -87,13 +91,14 @@ class Pipeline:
                                    ceiling=lambda: self.wall_ms() + int(options.max_clock_skew_s * 1000),
                                    rekey_hold=rekey_hold)
         self.watermark_ms = 0  # as of the last batch or sweep
+        self._input_at = float("-inf")  # clock.monotonic() when input was last folded
 
     def wall_ms(self) -> int:
         return int(self.clock.wall() * 1000)
 
     # -- batches -----------------------------------------------------------------------------
     def process_batch(self, records: list[InputRecord]) -> None:
-        started = self.clock.monotonic()
+        started = self._input_at = self.clock.monotonic()
         by_customer: dict[bytes, list[tuple[InputRecord, Any]]] = defaultdict(list)
         for record in records:
             self.router.read_back(record)
@@ -253,9 +258,17 @@ class Pipeline:
         self.outputs.folded(customer_key)
 
     # -- time-driven evaluation ---------------------------------------------------------------
-    def sweep(self, partition: int, origin: Any) -> int:
+    def sweep_slice_s(self, ticks: int) -> float:
+        """How long each of a batch's `ticks` sweeps may run: the sweep budget while input flows,
+        a share of the idle budget when none was folded for a while."""
+        if self.clock.monotonic() - self._input_at < self.options.sweep_idle_after_s:
+            return self.options.sweep_budget_s
+        return max(self.options.sweep_budget_s, self.options.sweep_idle_budget_s / max(1, ticks))
+
+    def sweep(self, partition: int, origin: Any, budget_s: float | None = None) -> int:
         """Re-evaluate the customers of a partition at the current watermark (silence, window
-        expiry), for at most one sweep budget (see SweepSchedule). Returns how many were evaluated."""
+        expiry), for at most `budget_s` (the sweep budget if None; see SweepSchedule and
+        sweep_slice_s), evaluating at least one. Returns how many were evaluated."""
         self._read_watermark()  # it moves without batches too (quiet inputs let go)
         if self.watermark_ms == 0:
             return 0
@@ -264,7 +277,8 @@ class Pipeline:
             return 0
         keys, newly_owned = pending
         started, evaluated = self.clock.monotonic(), 0
-        while keys and (evaluated == 0 or self.clock.monotonic() - started < self.sweeps.budget_s):
+        budget_s = self.sweeps.budget_s if budget_s is None else budget_s
+        while keys and (evaluated == 0 or self.clock.monotonic() - started < budget_s):
             customer_key = keys.pop()
             evaluated += 1
             waiting = self.deferral.take(customer_key)  # evaluated here

@@ -4,8 +4,10 @@ A sweep of a partition starts only when the watermark's day or the closable tick
 its last one, at most every `min_interval_s`: advance() catches up every due day in one call,
 so sweeping less often changes only when outputs go out, not what they say (during a backlog
 the day moves every batch, and a sweep per day of every customer would dominate the work).
-A sweep under way is worked through in slices of `budget_s` (at least one customer), so a day
-boundary with 100,000 customers does not hold the event loop, and the live batches, for a minute.
+A sweep under way is worked through in slices (at least one customer each): of `budget_s` while
+input flows, so a day boundary with 100,000 customers does not hold the event loop, and the live
+batches, for a minute; of most of each second when no input came for a while (the Pipeline
+chooses, Pipeline.sweep_slice_s).
 """
 from __future__ import annotations
 
