@@ -108,9 +108,11 @@ def topics() -> None:
 def worker() -> None:
     """Run a worker (settings from CSHEALTH_* variables); N workers with one app id share the partitions."""
     from streams.runtime.app import HealthWorker, use_delivery_loop
+    from streams.runtime.gc_pacing import use_worker_thresholds
     from streams.runtime.topics import ensure_topics
 
     use_delivery_loop()  # before any loop is created
+    use_worker_thresholds()
     settings = kafka_settings()
     asyncio.run(ensure_topics(settings))
     from streams.runtime.faust_internals import run_worker

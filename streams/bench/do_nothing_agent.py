@@ -6,7 +6,8 @@ size and Cython streams); no table, no outputs. CSHEALTH_BENCH_DELIVERY picks ho
 records reach the agent:
   stock     stock Faust (kafka://, Faust's Monitor, asyncio's loop)
   batched   one wait_first per fetched batch (streams/runtime/faust_delivery.py), the rest stock
-  cshealth  what the worker runs: batched, the slim Monitor and uvloop (the default)
+  cshealth  what the worker runs: batched, the slim Monitor, uvloop and the worker's collector
+            thresholds (streams/runtime/gc_pacing.py) (the default)
 
 Run as `python -m streams.bench.do_nothing_agent` with the worker's CSHEALTH_* settings; GET /progress
 returns {"events": n}, the events taken so far.
@@ -31,6 +32,7 @@ import faust
 from streams.runtime.app import BATCH_MAX, BATCH_WITHIN_S, DELIVERY_SETTINGS
 from streams.runtime.faust_delivery import app_options, broker_urls, use_uvloop
 from streams.runtime.faust_internals import run_worker
+from streams.runtime.gc_pacing import use_worker_thresholds
 from streams.bench.naive_agent import add_progress_pages, bench_app
 from streams.settings import Settings, load_settings
 
@@ -130,6 +132,7 @@ def main() -> None:
     delivery = os.environ.get("CSHEALTH_BENCH_DELIVERY", "cshealth")
     if delivery == "cshealth":
         use_uvloop()  # before the app, which creates the loop the worker runs on
+        use_worker_thresholds()
     settings = load_settings()
     run_worker(build_app(settings, delivery), settings)
 

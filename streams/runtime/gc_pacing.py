@@ -8,6 +8,12 @@ ten seconds what is alive is frozen out of the collector's scans (gc.freeze: ref
 still frees it), and from time to time everything is thawed and collected once, so cycles
 among frozen objects are not kept forever.
 
+Young collections run every YOUNG_THRESHOLD containers allocated (net of those freed) instead
+of Python's 700: a batch holds its decoded events, states and outputs until it ends, so with
+700 the collector scanned the batch's young objects over and over while it was being built,
+finding nothing to free (the Pipeline alone: ~15-25 % less CPU, docs/performance.md,
+"Young collections").
+
 That full collection stops the event loop for as long as it walks everything (the worker's
 events wait meanwhile), so it waits for a moment when no input was folded for `idle_s`
 after it is due (every `full_every_s`); a worker that is never idle takes it after
@@ -23,6 +29,13 @@ FREEZE_EVERY_S = 10.0
 FULL_EVERY_S = 600.0
 FULL_AT_LATEST_S = 3600.0
 IDLE_S = 2.0
+YOUNG_THRESHOLD = 50_000  # container allocations between two young collections (Python's default: 700)
+
+
+def use_worker_thresholds() -> None:
+    """The collector's thresholds of a worker process (and of the bench's ceiling, which runs
+    what the worker runs); the older generations are left to CollectorPacing's freezes."""
+    gc.set_threshold(YOUNG_THRESHOLD, 20, 100)
 
 
 class CollectorPacing:

@@ -1,15 +1,19 @@
 """Write cost: one state write (table + changelog record) per key per batch vs one per event.
 
     .venv/bin/python -m tests.bench.write_cost [--events 30000] [--customers 3000]
+    .venv/bin/python -m tests.bench.write_cost --compare-gc [--rounds 3] [--events 60000] [--customers 20000]
 
 Both runs fold the same simulator events through streams.runtime.pipeline.Pipeline in batches of the
 worker's size; every write goes to RocksDB (as the table's does) and counts as a changelog
 record (producing those records is not included). The ratio is measured in the same run. Prints
-events/s and changelog records for each; docs/performance.md keeps the figures.
+events/s and changelog records for each; docs/performance.md keeps the figures. --compare-gc
+runs the per-batch Pipeline under Python's collector thresholds and the worker's, alternating,
+and prints each run's events/s and CPU seconds.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import tempfile
 import time
@@ -83,12 +87,35 @@ def run(kind: type[Pipeline], batch: list[InputRecord], work: str) -> tuple[floa
     return len(batch) / (time.perf_counter() - started), store.writes
 
 
+def compare_gc(batch: list[InputRecord], rounds: int) -> None:
+    from streams.runtime.gc_pacing import use_worker_thresholds
+
+    python_default = (700, 10, 10)
+    for _ in range(rounds):
+        for name, apply in (("python", lambda: gc.set_threshold(*python_default)), ("worker", use_worker_thresholds)):
+            apply()
+            gc.collect()
+            gc.freeze()  # the records: alive throughout, as the worker's frozen objects are
+            with tempfile.TemporaryDirectory() as work:
+                cpu = time.process_time()
+                eps, _ = run(Pipeline, batch, work)
+                cpu = time.process_time() - cpu
+            gc.unfreeze()
+            print(f"{name:6s} thresholds {gc.get_threshold()}: {eps:8.0f} events/s  {cpu:6.1f} CPU s", flush=True)
+    gc.set_threshold(*python_default)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=30000)
     parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--compare-gc", action="store_true", help="Python's collector thresholds against the worker's")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     batch = records(args.events, args.customers)
+    if args.compare_gc:
+        compare_gc(batch, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as work:
         per_event_eps, per_event_writes = run(PerEventWrites, batch, work)
         per_batch_eps, per_batch_writes = run(Pipeline, batch, work)

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from streams.runtime.gc_pacing import CollectorPacing
+from streams.runtime.gc_pacing import YOUNG_THRESHOLD, CollectorPacing, use_worker_thresholds
 
 
 @pytest.fixture
@@ -91,3 +91,32 @@ def test_a_worker_never_idle_collects_fully_when_overdue(thawed):
     pacing.tick()
     assert alive() is None
     assert [collection for collection, _ in pauses].count("full") == 1
+
+
+def young_collections_during(allocations: int) -> int:
+    """Collections the interpreter starts by itself while a batch builds this many containers
+    and holds them until it ends (as a batch's decoded events and states are held): Python counts
+    allocations net of deallocations, so objects freed at once never start one."""
+    started = []
+    callback = lambda phase, info: started.append(info["generation"]) if phase == "start" else None  # noqa: E731
+    gc.collect()
+    gc.callbacks.append(callback)
+    try:
+        batch = [{"field": n} for n in range(allocations)]
+    finally:
+        gc.callbacks.remove(callback)
+    del batch
+    return len(started)
+
+
+def test_the_worker_thresholds_leave_short_lived_objects_to_reference_counting():
+    default = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # Python's own
+        with_default = young_collections_during(YOUNG_THRESHOLD // 2)
+        use_worker_thresholds()
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        with_worker = young_collections_during(YOUNG_THRESHOLD // 2)
+    finally:
+        gc.set_threshold(*default)
+    assert with_default >= 20 and with_worker == 0
