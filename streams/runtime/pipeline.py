@@ -85,7 +85,7 @@ class Pipeline:
         self.deferral = Deferral(max_wait_s=options.defer_max_s, capacity=options.state_cache_size,
                                  budget_s=options.deferred_budget_s, clock=clock.monotonic)
         self.sweeps = SweepSchedule(config=config, clock=clock.monotonic,
-                                    min_interval_s=options.sweep_min_interval_s, budget_s=options.sweep_budget_s)
+                                    min_interval_s=options.sweep_min_interval_s)
         self.outputs = OutputWriter(config=config, outbox=outbox, topics=topics, metrics=metrics, on_alert=on_alert)
         self.watermark = Watermark(idle_s=options.watermark_idle_s, clock=clock.monotonic, positions=positions,
                                    ceiling=lambda: self.wall_ms() + int(options.max_clock_skew_s * 1000),
@@ -267,7 +267,7 @@ class Pipeline:
 
     def sweep(self, partition: int, origin: Any, budget_s: float | None = None) -> int:
         """Re-evaluate the customers of a partition at the current watermark (silence, window
-        expiry), for at most `budget_s` (the sweep budget if None; see SweepSchedule and
+        expiry), for at most `budget_s` (options.sweep_budget_s if None; see SweepSchedule and
         sweep_slice_s), evaluating at least one. Returns how many were evaluated."""
         self._read_watermark()  # it moves without batches too (quiet inputs let go)
         if self.watermark_ms == 0:
@@ -277,7 +277,7 @@ class Pipeline:
             return 0
         keys, newly_owned = pending
         started, evaluated = self.clock.monotonic(), 0
-        budget_s = self.sweeps.budget_s if budget_s is None else budget_s
+        budget_s = self.options.sweep_budget_s if budget_s is None else budget_s
         while keys and (evaluated == 0 or self.clock.monotonic() - started < budget_s):
             customer_key = keys.pop()
             evaluated += 1

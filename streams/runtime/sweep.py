@@ -4,7 +4,7 @@ A sweep of a partition starts only when the watermark's day or the closable tick
 its last one, at most every `min_interval_s`: advance() catches up every due day in one call,
 so sweeping less often changes only when outputs go out, not what they say (during a backlog
 the day moves every batch, and a sweep per day of every customer would dominate the work).
-A sweep under way is worked through in slices (at least one customer each): of `budget_s` while
+A sweep under way is worked through in slices (at least one customer each): short while
 input flows, so a day boundary with 100,000 customers does not hold the event loop, and the live
 batches, for a minute; of most of each second when no input came for a while (the Pipeline
 chooses, Pipeline.sweep_slice_s).
@@ -30,11 +30,10 @@ def next_tick_close(watermark_ms: int, config: HealthConfig) -> int:
 
 class SweepSchedule:
     def __init__(self, *, config: HealthConfig, clock: Callable[[], float],
-                 min_interval_s: float = SWEEP_MIN_INTERVAL_S, budget_s: float = 0.05) -> None:
+                 min_interval_s: float = SWEEP_MIN_INTERVAL_S) -> None:
         self.config = config
         self.clock = clock
         self.min_interval_s = min_interval_s
-        self.budget_s = budget_s
         self.customers_by_partition: dict[int, set[bytes]] = defaultdict(set)
         # partition -> ((watermark day, closable day), clock time) of its last sweep
         self._swept: dict[int, tuple[tuple[int, int], float]] = {}

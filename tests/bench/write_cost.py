@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30000)
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--compare-gc", action="store_true", help="Python's collector thresholds against the worker's")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="With --compare-gc: runs of each")
     args = parser.parse_args()
     batch = records(args.events, args.customers)
     if args.compare_gc:

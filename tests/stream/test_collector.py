@@ -109,7 +109,7 @@ def young_collections_during(allocations: int) -> int:
     return len(started)
 
 
-def test_the_worker_thresholds_leave_short_lived_objects_to_reference_counting():
+def test_the_worker_thresholds_start_no_collection_while_a_batch_builds():
     default = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)  # Python's own

@@ -59,7 +59,6 @@ def test_a_sweep_is_spread_over_ticks_within_its_time_budget():
     partition = batch[0].partition
     owned = len(pipeline.customers_by_partition[partition])
     assert owned > 3
-    pipeline.sweeps.budget_s = 0.0  # every call evaluates exactly one customer
-    counts = [pipeline.sweep(partition, None) for _ in range(owned + 2)]
+    counts = [pipeline.sweep(partition, None, budget_s=0.0) for _ in range(owned + 2)]  # one customer a call
     assert counts == [1] * owned + [0, 0]  # then done until the watermark's day moves
     assert store.get(WATERMARK_KEY_PREFIX + str(partition).encode()) is not None
