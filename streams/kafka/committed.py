@@ -22,16 +22,31 @@ class CommittedOffsets:
         self._admin: AIOKafkaAdminClient | None = None
 
     async def of(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
-        """Each partition's committed offset (None: nothing committed)."""
+        """Each partition's committed offset (None: nothing committed). A failed request also
+        closes the client: the next one bootstraps a new one. An aiokafka client that bootstrapped
+        while the broker was starting knows no brokers, and once that connection drops it never
+        bootstraps again (aio-libs/aiokafka#551); asking it again would fail for ever, and the
+        agent waits for this answer."""
         wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
-        return await asyncio.wait_for(self._ask(wanted), self.timeout_s)
+        try:
+            return await asyncio.wait_for(self._ask(wanted), self.timeout_s)
+        except Exception:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            try:
+                await asyncio.wait_for(admin.close(), self.timeout_s)
+            except Exception:  # closing a client of a broker that is gone: nothing left to release
+                pass
 
     async def _ask(self, wanted: list[TopicPartition]) -> dict[tuple[str, int], int | None]:
-        if self._admin is None:
-            admin = AIOKafkaAdminClient(**self.settings.kafka_client_options(),
-                                        request_timeout_ms=int(self.timeout_s * 1000))
-            await admin.start()
-            self._admin = admin
+        if self._admin is None:  # kept from here on, so a start that fails is closed too
+            self._admin = AIOKafkaAdminClient(**self.settings.kafka_client_options(),
+                                              request_timeout_ms=int(self.timeout_s * 1000))
+            await self._admin.start()
         found = await self._admin.list_consumer_group_offsets(self.group_id, partitions=wanted)
         answers = {}
         for tp in wanted:

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import random
 import time
 from collections import defaultdict
 
 import orjson
 
+from handlers.timeutil import DAY_MS, iso, parse_ts
 from streams.devstack.processes import settings_from
 from streams.kafka.producer import produce_events
+from streams.runtime.routing import partition_for
 from tests.support.conditions import eventually
 from tests.support.topics import read_latest
 
@@ -37,6 +40,26 @@ def interleave_topics(events: list[dict], seed: int) -> list[dict]:
             pick -= left
         remaining -= 1
     return merged
+
+
+def closing_events(events: list[dict], partitions: int) -> list[dict]:
+    """Records that end a stream without an idle wait: one per input topic and partition, a day
+    after the newest event, each for a customer of its own. Every input then holds the watermark
+    at that time (each is still delivering), so the stream's last days close as soon as these are
+    read, not once the inputs have been quiet for the idle time. They are ordinary events (copies
+    of a customer's event of the topic): the oracle folds them with the rest."""
+    at = iso(max(parse_ts(event["occurred_at"]) for event in events) + DAY_MS)
+    templates: dict[str, dict] = {}
+    for event in events:  # a customer's own event: no employee survey, no referral credit to pass on
+        if "respondent" not in event and "referred_by" not in event:
+            templates.setdefault(event["topic"], event)
+    closing = []
+    for topic, template in sorted(templates.items()):
+        for partition in range(partitions):
+            customer = next(cid for n in itertools.count() if partition_for(
+                (cid := f"closing-{topic}-{partition}-{n}").encode(), partitions) == partition)
+            closing.append(template | {"customer_id": customer, "event_id": f"{customer}-end", "occurred_at": at})
+    return closing
 
 
 def produce(env: dict[str, str], events) -> int:

@@ -18,7 +18,7 @@ from handlers.replay import replay
 from streams.devstack.processes import WorkerProcess, stack_env
 from streams.kafka import local_broker
 from streams.sim.simulator import SimulationConfig, simulate
-from tests.integration.harness import comparable, interleave_topics, produce, wait_for_equal
+from tests.integration.harness import closing_events, comparable, interleave_topics, produce, wait_for_equal
 from tests.support.conditions import eventually
 from tests.support.topics import read_records
 
@@ -35,10 +35,15 @@ def oracle(events: list[dict]) -> dict[str, dict]:
     return {line["customer_id"]: line for line in result.snapshots}
 
 
+PARTITIONS = 4  # of the tests that pause
+
+
 @pytest.fixture(scope="module")
-def small_stream():
+def paused_stream():
+    """A small stream's events, then its closing events (sent last), and the oracle of both."""
     events = generate(400, 45, seed=5)
-    return events, oracle(events)
+    closing = closing_events(events, PARTITIONS)
+    return events, closing, oracle(events + closing)
 
 
 @pytest.fixture
@@ -59,7 +64,8 @@ def workers(tmp_path):
 # bad records sent between them): meanwhile every input the worker has caught up on is quiet,
 # and in these streams the account events of early days come throughout, so an input that let
 # go during the pause (after 5 s by default) would make the next ones late (seen in CI, and here
-# under CPU load). Each such test ends ~25 s later: the last days close after this long quiet.
+# under CPU load). Their streams end with closing events (harness.closing_events), so their last
+# days close without waiting for this long quiet.
 PAUSE_PROOF_IDLE_S = 30
 
 
@@ -88,9 +94,9 @@ BAD_RECORDS = [
 ]
 
 
-def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_prefix, workers, small_stream):
-    events, expected = small_stream
-    env = stack_env(kafka_bootstrap, unique_prefix, watermark_idle_s=PAUSE_PROOF_IDLE_S)
+def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_prefix, workers, paused_stream):
+    events, closing, expected = paused_stream
+    env = stack_env(kafka_bootstrap, unique_prefix, partitions=PARTITIONS, watermark_idle_s=PAUSE_PROOF_IDLE_S)
     workers(env).wait_ready()
     half = len(events) // 2
     produce(env, events[:half])
@@ -112,7 +118,7 @@ def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_pr
             await producer.stop()
 
     asyncio.run(send_bad())
-    produce(env, events[half:])
+    produce(env, events[half:] + closing)
     assert_equal_to_replay(kafka_bootstrap, env, expected)
 
     dlq = read_records(kafka_bootstrap, env["CSHEALTH_TOPIC_DLQ"], until=lambda read: len(read) >= len(sent),
@@ -127,9 +133,9 @@ def test_bad_input_goes_to_dlq_and_the_stream_goes_on(kafka_bootstrap, unique_pr
 
 
 def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, unique_prefix, workers,
-                                                              small_stream):
-    events, expected = small_stream
-    env = stack_env(kafka_bootstrap, unique_prefix, partitions=4, watermark_idle_s=PAUSE_PROOF_IDLE_S)
+                                                              paused_stream):
+    events, closing, expected = paused_stream
+    env = stack_env(kafka_bootstrap, unique_prefix, partitions=PARTITIONS, watermark_idle_s=PAUSE_PROOF_IDLE_S)
     first = workers(env, "first")
     first.wait_ready()
     ordered = interleave_topics(events, seed=4)
@@ -137,7 +143,7 @@ def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, un
     produce(env, ordered[:half])
     second = workers(env, "second")
     second.wait_ready()
-    produce(env, ordered[half:])
+    produce(env, ordered[half:] + closing)
     latest = assert_equal_to_replay(kafka_bootstrap, env, expected)
     # Both serve every customer: a request reaching the non-owner is routed to the owner.
     sample = random.Random(5).sample(sorted(expected), 40)
@@ -156,12 +162,12 @@ def test_second_worker_takes_partitions_and_then_all_of_them(kafka_bootstrap, un
     assert latest  # and cs.health stayed equal throughout (checked above)
 
 
-def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_stream):
-    events, expected = small_stream
+def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, paused_stream):
+    events, closing, expected = paused_stream
     data_dir = tmp_path / "kafka"
     broker = local_broker.start(data_dir)
     try:
-        env = stack_env(broker.bootstrap, unique_prefix, watermark_idle_s=PAUSE_PROOF_IDLE_S)
+        env = stack_env(broker.bootstrap, unique_prefix, partitions=PARTITIONS, watermark_idle_s=PAUSE_PROOF_IDLE_S)
         worker = workers(env)
         worker.wait_ready()
         ordered = interleave_topics(events, seed=6)
@@ -170,7 +176,7 @@ def test_broker_restart_mid_stream(tmp_path, unique_prefix, workers, small_strea
         local_broker.stop(data_dir)
         time.sleep(3)  # the outage under test: long enough for the worker's requests to fail, not a blip
         broker = local_broker.start(data_dir, port=broker.port)
-        produce(env, ordered[half:])
+        produce(env, ordered[half:] + closing)
         assert_equal_to_replay(broker.bootstrap, env, expected)
         assert worker.proc.poll() is None, "the worker must reconnect, not exit"
         worker.stop()  # while its broker is up: a worker without one takes its whole grace to stop

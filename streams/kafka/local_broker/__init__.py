@@ -235,7 +235,8 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, port: int | None = None, timeout_s:
 
 
 def broker_answers(bootstrap: str, timeout_s: float = 5.0, **client_options) -> bool:
-    """True when the broker answers a metadata request (`client_options`: aiokafka security options)."""
+    """True when the broker answers a metadata request naming a broker (`client_options`: aiokafka
+    security options)."""
     import asyncio
 
     from aiokafka.admin import AIOKafkaAdminClient
@@ -249,8 +250,10 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0, **client_options) -> 
         quiet.setLevel(logging.CRITICAL)
         try:
             await asyncio.wait_for(admin.start(), timeout_s)
-            await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-            return True
+            # A broker still starting answers with no broker in its metadata; a client that
+            # bootstraps then may never learn one (aio-libs/aiokafka#551): not started yet.
+            cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+            return bool(cluster.get("brokers"))
         except Exception:
             return False
         finally:
