@@ -162,7 +162,7 @@ def test_one_slow_batch_or_steady_arrivals_never_make_a_partition_stall():
         assert reads.take_stalled(ends.get) == {}
 
 
-def test_a_partition_that_ends_in_records_that_never_come_is_read_past_after_confirm_after_rewinds():
+def test_a_partition_whose_records_never_come_is_read_on_past_them_but_commits_wait_for_them():
     # e.g. a transactional producer's commit markers at the end: offsets without records
     clock = Clock()
     reads = order({("t", 0): 3}, confirm_after=2, clock=clock)
@@ -172,8 +172,11 @@ def test_a_partition_that_ends_in_records_that_never_come_is_read_past_after_con
         batches(reads, clock, 3, 5.0)
         rewinds.append(reads.take_stalled(ends.get))
     assert rewinds == [{("t", 0): 3}, {("t", 0): 3}, {}]
-    assert reads.take_accepted_holes() == [(("t", 0), 3, 5)]  # commits may pass them
     assert reads.admit("t", 0, 5)
+    # Not counted as acked: the records may only be late (a backlog's fetcher can leave a partition
+    # unserved that long), and Faust would commit past all of them at the partition's first ack.
+    assert reads.take_accepted_holes() == []
+    assert reads.admit("t", 0, 3) and reads.admit("t", 0, 4)  # late after all: they still fold
 
 
 def test_a_stalled_partition_that_moves_on_starts_its_count_again():

@@ -70,3 +70,17 @@ def test_a_confirmed_hole_is_counted_as_acked():
         return consumer._new_offset(TP0)
 
     assert asyncio.run(run()) == 8
+
+
+def test_a_gap_counted_before_its_records_came_lets_commits_pass_records_never_acked():
+    """Why ReadOrder never counts a stalled partition's unseen offsets as acked (ReadOrder._wait_past):
+    records 5..99 late, not missing, and counted as a gap, the acks of records 5 and 6 alone let the
+    third commit reach 100, and a crash then would lose 7..99."""
+    async def run():
+        app, consumer, _ = await consumer_at(5)
+        faust_internals.count_as_acked(app, TP0, 5, 100)
+        consumer.ack(message(5))
+        consumer.ack(message(6))
+        return [consumer._new_offset(TP0) for _ in range(3)]
+
+    assert asyncio.run(run())[-1] == 100
