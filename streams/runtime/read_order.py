@@ -31,7 +31,7 @@ the watermark. So a partition with records below its end offset in Kafka, none o
 the agent for `stall_after_s` and `stall_after_batches` batches, is read again from the expected
 offset too; when `confirm_after` such rewinds bring nothing (the end is transaction markers, or
 the fetcher has not served the partition yet), the partition is read on past them (logged) but
-commits do not pass them: records that come later still fold (see ReadOrder._wait_past).
+commits do not pass them: records that come later still fold (see ReadOrder.take_stalled).
 """
 from __future__ import annotations
 
@@ -130,27 +130,15 @@ class ReadOrder:
             return True
         return False
 
-    def _read_past(self, key: Partition, expected: int, first_record: int, why: str) -> None:
-        """Offsets expected..first_record-1 hold no record: read on from first_record (and let
-        commits pass them, see take_accepted_holes)."""
-        log.warning("%s:%d has no records at offsets %d..%d (%s): reading on from %d",
-                    key[0], key[1], expected, first_record - 1, why, first_record)
+    def _read_past(self, key: Partition, expected: int, first_record: int, why: str, counted: bool = True) -> None:
+        """Offsets expected..first_record-1 hold no record: read on from first_record; `counted`:
+        commits may pass them (see take_accepted_holes)."""
+        log.warning("%s:%d has no records at offsets %d..%d (%s): reading on from %d%s",
+                    key[0], key[1], expected, first_record - 1, why, first_record,
+                    "" if counted else ", commits wait for them")
         self._next[key] = first_record
-        self._accepted.append((key, expected, first_record))
-
-    def _wait_past(self, key: Partition, expected: int, end: int) -> None:
-        """No record of offsets expected..end-1 came through the rewinds: read on from `end`
-        without letting commits pass them. They may be transaction markers, or records that are
-        only late: in a backlog the fetcher can leave a partition unserved for a minute (a whole
-        tickets partition, and every referral-credits partition, in a 300,000-event bench run).
-        Records below the expectation still fold when they come (admit), but offsets counted
-        as acked would let Faust commit past all of them at the partition's first ack, and a
-        crash before they came would lose them. A real hole is accepted once a later record shows
-        it (the rewinds in admit), at the latest when a restart reads the partition again."""
-        log.warning("%s:%d: no record of offsets %d..%d came after %d rewinds (transaction markers, or a "
-                    "partition the fetcher has not served yet): reading on from %d, commits wait for them",
-                    key[0], key[1], expected, end - 1, self.confirm_after, end)
-        self._next[key] = end
+        if counted:
+            self._accepted.append((key, expected, first_record))
 
     def take_rewinds(self) -> dict[Partition, tuple[int, int]]:
         """The partitions to read again now: partition -> (expected offset, first offset delivered past it)."""
@@ -183,7 +171,14 @@ class ReadOrder:
                 stall = self._stalls[key] = _Stall(expected, end)
             if stall.rewinds >= self.confirm_after:
                 del self._stalls[key]
-                self._wait_past(key, expected, end)
+                # Not counted: no later record shows these offsets empty. They may be records that
+                # are only late (in a backlog the fetcher can leave a partition unserved for a
+                # minute: docs/faust-delivery.md); they still fold when they come (admit), but
+                # counted as acked, Faust commits past all of them at the partition's first acks,
+                # and a crash before they came would lose them. A real hole is accepted once a
+                # later record shows it (admit's rewinds), at the latest when a restart reads it.
+                self._read_past(key, expected, end, "transaction markers, or a partition the fetcher has not "
+                                "served yet", counted=False)
                 continue
             stall.rewinds += 1
             due[key] = expected

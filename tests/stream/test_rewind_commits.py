@@ -73,7 +73,7 @@ def test_a_confirmed_hole_is_counted_as_acked():
 
 
 def test_a_gap_counted_before_its_records_came_lets_commits_pass_records_never_acked():
-    """Why ReadOrder never counts a stalled partition's unseen offsets as acked (ReadOrder._wait_past):
+    """Why ReadOrder never counts a stalled partition's unseen offsets as acked (ReadOrder.take_stalled):
     records 5..99 late, not missing, and counted as a gap, the acks of records 5 and 6 alone let the
     third commit reach 100, and a crash then would lose 7..99."""
     async def run():
