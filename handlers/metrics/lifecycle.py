@@ -7,8 +7,10 @@ Silence: days since the last sign of life on the customer's side: a purchase,
 a ticket opened/reopened, a customer survey answer, an inbound interaction or
 an outbound call/meeting (two-way by nature; unanswered emails are not life).
 The silence threshold is max(alerts.silence.min_days, gap_multiplier x mean gap
-between active days in the activity baseline) once min_gaps gaps exist, and
-min_days before that; a customer who signed up but is not
+between active days in the activity baseline) once min_gaps gaps exist; with fewer
+gaps (at least one) the multiple is larger, for the same chance of a page in an
+ordinary gap (gap_multiple), and with one active day min_days; never more than the
+activity baseline. A customer who signed up but is not
 activated yet gets at most alerts.silence.onboarding_days (two quiet weeks in
 onboarding is the stalled-onboarding signal). Active days are close to a Poisson
 process, so a silence of k mean gaps happens by chance with probability ~e^-k per
@@ -91,14 +93,34 @@ def silence(state, day: int, config) -> tuple[int | None, float]:
     past = [d for d in state.activity if d <= day]  # one scan for the latest day and the baseline days
     last = max(past) if past else state.activity_floor
     rule = config.alerts.silence
-    lo = day - config.windows.activity_baseline
+    # The rhythm is read in the baseline window up to the last active day, not up to `day`: a
+    # silence growing into the window would otherwise push the rhythm's days out of it and drop
+    # the threshold to min_days in the middle of an ordinary gap.
+    lo = (day if last is None else last) - config.windows.activity_baseline
     threshold = float(rule.min_days)
     days = sorted(d for d in past if d > lo)
-    if len(days) > rule.min_gaps:  # mean gap between the first and last active day of the baseline
-        threshold = max(threshold, rule.gap_multiplier * (days[-1] - days[0]) / (len(days) - 1))
+    if len(days) > 1:  # mean gap between the first and last active day of the baseline
+        gaps = len(days) - 1
+        rhythm_limit = gap_multiple(gaps, rule) * (days[-1] - days[0]) / gaps
+        # Capped by the baseline: the rhythm is read there, so it never excuses a silence as long as the window.
+        threshold = max(threshold, min(rhythm_limit, float(config.windows.activity_baseline)))
     if _at_or_before(state, "signed_up_at", day) is not None and _at_or_before(state, "activated_at", day) is None:
         threshold = min(threshold, float(rule.onboarding_days))
     return (None if last is None else day - last), threshold
+
+
+def gap_multiple(gaps: int, rule) -> float:
+    """How many mean gaps of silence page a customer whose rhythm rests on `gaps` gaps.
+
+    From min_gaps gaps on, gap_multiplier. A mean of fewer gaps is a rougher guess of the
+    customer's rhythm, so the same multiple would page more often by chance: with gaps close
+    to exponential, a next gap exceeds c x the mean of g gaps with chance (1 + c / g) ** -g
+    (1 gap: 1 in 5 at c = 4; a sparse buyer paged at min_days 28 was paged in most of its
+    gaps). Fewer gaps take the multiple with the same chance as gap_multiplier at min_gaps."""
+    k, m = rule.gap_multiplier, rule.min_gaps
+    if gaps >= m:
+        return k
+    return gaps * ((1.0 + k / m) ** (m / gaps) - 1.0)
 
 
 def read(state, as_of_ms: int, config) -> dict:

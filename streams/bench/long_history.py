@@ -29,6 +29,7 @@ from handlers.replay import replay
 from handlers.state import CustomerState
 from handlers.timeutil import DAY_MS
 from streams.sim import SimulationConfig, simulate, write_jsonl
+from streams.sim.alert_quality import evaluate as alert_quality
 
 END = datetime(2024, 7, 30, tzinfo=timezone.utc)  # where the simulated period ends
 SEED = 7
@@ -40,6 +41,11 @@ CUSTOMERS = 25_000  # the issue's long history: 25,000 customers, 18 months
 EVALUATED = 2000  # customers timed for the per-customer evaluation
 
 
+def simulation(customers: int, days: int, seed: int, events_per_month: float):
+    return simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=END - timedelta(days=days),
+                                     events_per_customer_per_month=events_per_month))
+
+
 def events_file(customers: int, days: int, seed: int, work_dir: Path,
                 events_per_month: float = EVENTS_PER_MONTH) -> tuple[Path, float]:
     """The history's JSONL file in work_dir, written unless there; (path, seconds spent writing)."""
@@ -47,11 +53,9 @@ def events_file(customers: int, days: int, seed: int, work_dir: Path,
     path = Path(work_dir) / f"long-{customers}c-{days}d-s{seed}-r{events_per_month:g}.jsonl"
     if path.exists():
         return path, 0.0
-    cfg = SimulationConfig(customers=customers, days=days, seed=seed, start=END - timedelta(days=days),
-                           events_per_customer_per_month=events_per_month)
     t0 = time.perf_counter()
     partial = path.with_suffix(".part")
-    write_jsonl(simulate(cfg).events(), partial)
+    write_jsonl(simulation(customers, days, seed, events_per_month).events(), partial)
     partial.replace(path)  # a run killed while writing leaves no truncated history behind
     return path, time.perf_counter() - t0
 
@@ -109,9 +113,22 @@ def measure(customers: int, days: int, seed: int = SEED, work_dir: Path | str | 
         "customer_days_per_cpu_s": round(len(states) * days / cpu),
         "peak_rss_mb": round(rss_mb), "rss_before_replay_mb": round(rss_before),
         "alerts": len(result.alerts), "health_changes": result.health_changes,
+        "alert_quality": _alert_quality(result.alerts, customers, days, seed, events_per_month),
         "mean_state_bytes": round(sum(len(s.to_bytes()) for s in states.values()) / max(1, len(states))),
         **customer_day(states, _as_of_ms(result), config),
     }
+
+
+def _alert_quality(alerts: list[dict], customers: int, days: int, seed: int, events_per_month: float) -> dict:
+    """The alerts against the simulator's ground truth: pages of healthy customers a month, by rule,
+    and how soon quiet churners are paged (a sparse history is where the silence rule is tested)."""
+    stories = alert_quality(alerts, simulation(customers, days, seed, events_per_month).truth(), days)["stories"]
+    healthy = stories.get("healthy", {})
+    churners = stories.get("quiet_churner", {})
+    return {"healthy_false_alerts_per_customer_month": healthy.get("false_alert_rate_per_customer_month"),
+            "healthy_false_alerts_by_rule": healthy.get("rules"),
+            "quiet_churner_recall": churners.get("recall"),
+            "quiet_churner_days_to_first_alert_median": churners.get("days_to_first_alert_median")}
 
 
 def _as_of_ms(result) -> int:

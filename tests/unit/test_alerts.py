@@ -142,10 +142,19 @@ def test_silence_threshold_follows_a_slow_customers_rhythm():
     assert of(out, "silence") == [("firing", "2024-08-20")]  # 4 x mean gap 10 = 40 days after day 70
 
 
-def test_silence_uses_min_days_until_the_rhythm_is_known():
+def test_silence_on_a_rhythm_of_few_gaps_takes_a_larger_multiple():
     events = [interaction("inbound", "call", d) for d in (0, 10, 20, 30)]  # 3 gaps < min_gaps
-    _, out = run(events, 70)
-    assert of(out, "silence") == [("firing", "2024-06-29")]  # 29 days after day 30 (3 gaps: rhythm not trusted)
+    _, out = run(events, 100)
+    # 3 x ((1 + 4/6) ** 2 - 1) = 5.33 mean gaps = 53.3 days: first past it 54 days after day 30
+    assert of(out, "silence") == [("firing", "2024-07-24")]
+
+
+def test_silence_of_a_sparse_buyer_waits_for_its_rhythm_within_the_baseline():
+    events = [interaction("inbound", "call", d) for d in (0, 50)]  # one gap of 50 days: 20.4 x is past 180
+    _, out = run(events, 240)
+    assert of(out, "silence") == [("firing", "2024-05-30"),  # one active day: min_days 28
+                                  ("resolved", "2024-06-20"),  # active again on day 50
+                                  ("firing", "2024-12-18")]  # capped at the 180-day baseline: day 50 + 181
 
 
 def test_stalled_onboarding_pages_when_the_onboarding_time_is_over():
