@@ -20,7 +20,8 @@ is streams/bench/event_set.py, the plain consumer streams/bench/plain_consumer.p
 and the printed table streams/bench/report.py. streams/bench/replay_bench.py measures the
 offline replay alone, in-process, without Kafka; streams/bench/sweep_bench.py the day-boundary
 sweep alone, in-process. --long-history adds streams/bench/long_history.py's replay of a long
-history (long_history_replay_s) when that module is there.
+history (long_history_replay_s) and a worker catching up the same history from Kafka
+(long_history_worker_s).
 """
 from __future__ import annotations
 
@@ -255,6 +256,57 @@ def time_sweep(worker, settings, templates: list[dict], boundary_ms: int, timeou
     raise click.ClickException(f"{worker.command} did not sweep across {boundary_ms} in {timeout_s:.0f}s")
 
 
+def catch_up(bootstrap: str, work: Path, jsonl: Path, partitions: int, say: Callable[[str], None]) -> dict:
+    """A worker catching up a whole history produced before it starts (the long history): seconds
+    from its first folded event until every event is folded, no evaluation waits and every
+    partition is swept at the newest event's time (the days the replay closes are closed)."""
+    from streams.devstack.processes import WorkerProcess, settings_from, stack_env
+    from streams.kafka.producer import produce_events
+    from streams.runtime.topics import ensure_topics
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}-history"
+    env = stack_env(bootstrap, prefix, partitions)
+    settings = settings_from(env)
+    expected = 0
+    for event in read_event_set(jsonl):
+        expected += 1 + derived_count(event)
+    newest = newest_event_ms(jsonl)
+    asyncio.run(ensure_topics(settings))
+    say(f"    producing its {expected:,} events ({prefix}.*) ...")
+    asyncio.run(produce_events(settings, read_event_set(jsonl)))
+    say("    a worker catching them up ...")
+    worker = WorkerProcess(env, work / "history-worker-state", work / "history-worker.log").start()
+    try:
+        worker.wait_ready(timeout_s=300)
+        deadline = time.monotonic() + timeout_for(expected)
+        first = reported = None
+        while time.monotonic() < deadline:
+            if worker.proc.poll() is not None:
+                raise click.ClickException(f"{worker.command} exited {worker.proc.returncode}: {worker.tail_log()}")
+            try:
+                seen, status = consumed(worker), worker.get("/readyz")[1]
+            except OSError:  # its event loop is busy (a sweep): ask again
+                continue
+            now = time.monotonic()
+            if first is None:
+                if seen == 0:
+                    time.sleep(POLL_S)
+                    continue
+                first = reported = now
+            if (seen >= expected and not status.get("deferred") and not status.get("sweep_pending")
+                    and status.get("swept_through_ms", 0) >= newest):
+                seconds = now - first
+                return {"long_history_worker_s": seconds, "long_history_worker_eps": expected / seconds,
+                        "long_history_worker_events": expected}
+            if now - reported >= 30:
+                reported = now
+                say(f"    {seen:,} of {expected:,} events")
+            time.sleep(POLL_S)
+        raise click.ClickException(f"{worker.command} did not catch up {expected} events")
+    finally:
+        worker.stop()
+
+
 # -- the run ------------------------------------------------------------------------------------
 def machine_info() -> dict:
     import aiokafka
@@ -416,6 +468,8 @@ def run_bench(bootstrap: str, work: Path, events: int, customers: int, partition
             # Its own keys under a "long_history" object: its events and customers are not the bench's.
             result["long_history_replay_s"] = history["long_history_replay_s"]
             result["long_history"] = history
+            path, _ = long_history.events_file(long_history.CUSTOMERS, long_history_days, seed, work / "long-history")
+            result.update(catch_up(bootstrap, work, path, partitions, say))
 
     result["worker_to_limit"] = result["worker_eps"] / result["limit_eps"]
     result["worker_to_faust_ceiling"] = result["worker_eps"] / result["faust_ceiling_eps"]
