@@ -173,7 +173,7 @@ def _prune(state: CustomerState, config: HealthConfig) -> None:
     for name in BUCKETS:
         if name != "activity":
             prune_buckets(getattr(state, name), keep_after)
-    lifecycle.prune(state, keep_after)
+    lifecycle.prune(state, keep_after, state.cursor, config)
     tickets.prune(state, state.cursor, config)
     purchases.prune(state, state.cursor, config)
     state.peaks = [p for p in state.peaks if p[0] > state.cursor - config.alerts.score_drop.window_days]

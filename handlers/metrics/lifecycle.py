@@ -62,8 +62,16 @@ def fold(state, event, config, tiebreak: int = 0) -> None:
         state.activity[day] = state.activity.get(day, 0) + 1
 
 
-def prune(state, keep_after: int) -> None:
-    if not state.activity or min(state.activity) > keep_after:
+def prune(state, keep_after: int, cursor: int, config) -> None:
+    """Forget active days no tick after the cursor reads: those past the horizon, unless they lie in
+    the baseline before the last active day (the silence rule reads the rhythm there, however long
+    the silence since; a later tick's last active day is never older)."""
+    if not state.activity:
+        return
+    last = max((d for d in state.activity if d <= cursor), default=None)
+    if last is not None:
+        keep_after = min(keep_after, last - config.windows.activity_baseline)
+    if min(state.activity) > keep_after:
         return
     dropped = [d for d in state.activity if d <= keep_after]
     if dropped:

@@ -195,3 +195,21 @@ def test_every_health_change_carries_its_id_first():
         day = int(parse_ts(change["occurred_at"])) // 86_400_000
         assert next(iter(change)) == "change_id"
         assert change["change_id"] == change_id("c1", day, CONFIG.version)
+
+
+def test_a_long_silence_pages_the_same_caught_up_or_day_by_day():
+    # The silence rule reads the rhythm in the baseline before the last active day (days 0, 60,
+    # 120): advanced a day at a time, the cursor passes day 120 + the horizon long before the
+    # silence crosses its threshold, and pruning must not have dropped what that rule reads.
+    events = [interaction("inbound", "call", d) for d in (0, 60, 120)]
+    lazy, daily = fold_all(events), fold_all(events)
+    caught_up = advance(lazy, at(420), CONFIG)
+    stepwise = Outputs()
+    for d in range(120, 421):
+        stepwise.alerts += advance(daily, at(d, 7), CONFIG).alerts
+    stepwise.alerts += advance(daily, at(420), CONFIG).alerts
+    silence = [(a["status"], a["occurred_at"][:10]) for a in caught_up.alerts if a["rule"] == "silence"]
+    assert silence == [("firing", "2024-05-30"), ("resolved", "2024-06-30"),  # one active day: min_days
+                       ("firing", "2025-02-26")]  # 2 gaps of 60 days: 12.8 x is past the cap, day 120 + 181
+    assert stepwise.alerts == caught_up.alerts
+    assert lazy.to_bytes() == daily.to_bytes()
