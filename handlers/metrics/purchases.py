@@ -185,5 +185,14 @@ def buying(state, day: int, config) -> Component:
 
 
 def change_sources(state, config) -> list[tuple]:
-    days = [*state.purchases, *(day_of(ms) for ms, _ in state.contract), *lifecycle_days(state)]
-    return [(days, (0, config.windows.revenue))]
+    """BG/NBD moves on purchase days. NRR moves when its window's end or start passes an expansion
+    or a contraction, a contract value other than the one before it, or a cancellation; a purchase
+    leaving the window with none of these (most do) changes nothing, and is no change day."""
+    moved = [d for d, b in state.purchases.items() if b[2] or b[3]]
+    values, before = [], None
+    for ms, value in state.contract:
+        if value != before:
+            values.append(day_of(ms))
+        before = value
+    return [([*state.purchases, *lifecycle_days(state)], (0,)),
+            ([*moved, *values, *lifecycle_days(state)], (0, config.windows.revenue))]
