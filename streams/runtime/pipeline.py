@@ -258,10 +258,14 @@ class Pipeline:
         self.outputs.folded(customer_key)
 
     # -- time-driven evaluation ---------------------------------------------------------------
+    def _idle(self) -> bool:
+        """No input folded for sweep_idle_after_s."""
+        return self.clock.monotonic() - self._input_at >= self.options.sweep_idle_after_s
+
     def sweep_slice_s(self, ticks: int) -> float:
         """How long each of a batch's `ticks` sweeps may run: the sweep budget while input flows,
         a share of the idle budget when none was folded for a while."""
-        if self.clock.monotonic() - self._input_at < self.options.sweep_idle_after_s:
+        if not self._idle():
             return self.options.sweep_budget_s
         return max(self.options.sweep_budget_s, self.options.sweep_idle_budget_s / max(1, ticks))
 
@@ -272,7 +276,7 @@ class Pipeline:
         self._read_watermark()  # it moves without batches too (quiet inputs let go)
         if self.watermark_ms == 0:
             return 0
-        pending = self.sweeps.under_way(partition, self.watermark_ms)
+        pending = self.sweeps.under_way(partition, self.watermark_ms, idle=self._idle())
         if pending is None:
             return 0
         keys, newly_owned = pending

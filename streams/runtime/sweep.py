@@ -45,14 +45,16 @@ class SweepSchedule:
     def add_customer(self, partition: int, customer_key: bytes) -> None:
         self.customers_by_partition[partition].add(customer_key)
 
-    def under_way(self, partition: int, watermark_ms: int) -> tuple[list[bytes], bool] | None:
-        """The sweep of a partition to work on now (customers left, re-page), starting one when due."""
+    def under_way(self, partition: int, watermark_ms: int, idle: bool = False) -> tuple[list[bytes], bool] | None:
+        """The sweep of a partition to work on now (customers left, re-page), starting one when due.
+        idle: no input is coming, so the day will not move again soon; a due sweep starts at once
+        instead of min_interval_s after the last (the end of a backlog would wait for it)."""
         pending = self._sweeping.get(partition)
         if pending is not None:
             return pending
         position = (watermark_ms // DAY_MS, due_day(watermark_ms, self.config))
         last_position, last_time = self._swept.get(partition, (None, float("-inf")))
-        if last_position == position or self.clock() - last_time < self.min_interval_s:
+        if last_position == position or (not idle and self.clock() - last_time < self.min_interval_s):
             return None
         self._swept[partition] = (position, self.clock())
         newly_owned = partition in self._restored

@@ -54,3 +54,30 @@ def test_a_sweep_takes_short_slices_while_input_flows_and_long_ones_when_idle():
     assert sum(live) >= CUSTOMERS - 1 and sum(idle) >= CUSTOMERS - 1  # every customer swept either way
     assert max(live) <= 0.05 / READ_COST_S + 1  # the sweep budget, 50 ms
     assert max(idle) >= 4 * max(live) and len(idle) * 4 < len(live)
+
+
+def test_the_sweep_interval_holds_while_input_flows_and_an_idle_worker_sweeps_at_once():
+    # The end of a backlog: the last days close while the previous sweep is seconds old. Input
+    # still flowing, the next sweep waits out the interval (the day would move again soon);
+    # with none for a while, it starts at once instead of up to min_interval_s later.
+    store, clock = MemoryStore(), [1000.0]
+    pipeline = worker(store, [], clock)
+    keys = [f"c{n}".encode() for n in range(20)]
+    pipeline.process_batch([record(key, 0, n) for n, key in enumerate(keys)])
+
+    def sweep_all() -> int:
+        swept = 0
+        for partition in range(PARTITIONS):
+            while evaluated := pipeline.sweep(partition, None):
+                swept += evaluated
+        return swept
+
+    assert sweep_all() == len(keys)
+    swept_at = pipeline.swept_through_ms()
+    clock[0] += 1  # well within the interval
+    pipeline.process_batch([record(keys[0], 3, 100)])  # the watermark moves days on
+    assert sweep_all() == 0  # input flows: the interval holds
+    clock[0] += 2 * pipeline.options.sweep_idle_after_s
+    assert clock[0] - 1000.0 < pipeline.options.sweep_min_interval_s  # still within it
+    assert sweep_all() == len(keys)
+    assert pipeline.swept_through_ms() > swept_at
