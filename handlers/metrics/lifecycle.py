@@ -7,10 +7,10 @@ Silence: days since the last sign of life on the customer's side: a purchase,
 a ticket opened/reopened, a customer survey answer, an inbound interaction or
 an outbound call/meeting (two-way by nature; unanswered emails are not life).
 The silence threshold is max(alerts.silence.min_days, gap_multiplier x mean gap
-between active days in the activity baseline) once min_gaps gaps exist; with fewer
-gaps (at least one) the multiple is larger, for the same chance of a page in an
-ordinary gap (gap_multiple), and with one active day min_days; never more than the
-activity baseline. A customer who signed up but is not
+between active days in the activity baseline before the last active day) once
+min_gaps gaps exist; with fewer gaps (at least one) the multiple is larger, for the
+same chance of a page in an ordinary gap (gap_multiple), and with one active day
+min_days; never more than the activity baseline. A customer who signed up but is not
 activated yet gets at most alerts.silence.onboarding_days (two quiet weeks in
 onboarding is the stalled-onboarding signal). Active days are close to a Poisson
 process, so a silence of k mean gaps happens by chance with probability ~e^-k per
