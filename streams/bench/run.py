@@ -276,33 +276,21 @@ def catch_up(bootstrap: str, work: Path, jsonl: Path, partitions: int, say: Call
     asyncio.run(produce_events(settings, read_event_set(jsonl)))
     say("    a worker catching them up ...")
     worker = WorkerProcess(env, work / "history-worker-state", work / "history-worker.log").start()
+
+    def folded_and_swept() -> int:
+        """Events consumed, short of `expected` until no evaluation waits and every partition is
+        swept at the newest event's time."""
+        status = worker.get("/readyz")[1]
+        seen = consumed(worker)
+        done = (not status.get("deferred") and not status.get("sweep_pending")
+                and status.get("swept_through_ms", 0) >= newest)
+        return seen if done else min(seen, expected - 1)
+
     try:
         worker.wait_ready(timeout_s=300)
-        deadline = time.monotonic() + timeout_for(expected)
-        first = reported = None
-        while time.monotonic() < deadline:
-            if worker.proc.poll() is not None:
-                raise click.ClickException(f"{worker.command} exited {worker.proc.returncode}: {worker.tail_log()}")
-            try:
-                seen, status = consumed(worker), worker.get("/readyz")[1]
-            except OSError:  # its event loop is busy (a sweep): ask again
-                continue
-            now = time.monotonic()
-            if first is None:
-                if seen == 0:
-                    time.sleep(POLL_S)
-                    continue
-                first = reported = now
-            if (seen >= expected and not status.get("deferred") and not status.get("sweep_pending")
-                    and status.get("swept_through_ms", 0) >= newest):
-                seconds = now - first
-                return {"long_history_worker_s": seconds, "long_history_worker_eps": expected / seconds,
-                        "long_history_worker_events": expected}
-            if now - reported >= 30:
-                reported = now
-                say(f"    {seen:,} of {expected:,} events")
-            time.sleep(POLL_S)
-        raise click.ClickException(f"{worker.command} did not catch up {expected} events")
+        rate = steady_rate(worker, folded_and_swept, 0, expected, timeout_for(expected), say)
+        return {"long_history_worker_s": expected / rate, "long_history_worker_eps": rate,
+                "long_history_worker_events": expected}
     finally:
         worker.stop()
 
