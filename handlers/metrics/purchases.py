@@ -194,5 +194,6 @@ def change_sources(state, config) -> list[tuple]:
         if value != before:
             values.append(day_of(ms))
         before = value
-    return [([*state.purchases, *lifecycle_days(state)], (0,)),
-            ([*moved, *values, *lifecycle_days(state)], (0, config.windows.revenue))]
+    profile_days = lifecycle_days(state)
+    return [([*state.purchases, *profile_days], (0,)),
+            ([*moved, *values, *profile_days], (0, config.windows.revenue))]
